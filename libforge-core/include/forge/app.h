@@ -1,0 +1,137 @@
+/*
+ * Forge: the app, its entry point and its services.
+ *
+ * A user app is a shared object with one entry point declared by FORGE_APP.
+ * The host loads it, creates a forge_app, loads its configuration and calls
+ * the init function, which registers services, routes and middleware.
+ *
+ *     FORGE_APP("hello", "1.0.0")
+ *     {
+ *         return forge_app_route(app, "GET", "/hello", hello, NULL, NULL, err);
+ *     }
+ *
+ * Services start in dependency order and stop in reverse. A service flagged
+ * FORGE_SERVICE_PER_MACHINE starts only in the worker that holds the
+ * per-machine lock (and in another worker when that one exits).
+ */
+#ifndef FORGE_APP_H
+#define FORGE_APP_H
+
+#include <forge/common.h>
+#include <forge/error.h>
+
+typedef int (*forge_app_init_fn)(forge_app *app, forge_error *err);
+
+/* The record FORGE_APP exports under the symbol FORGE_APP_SYMBOL. */
+typedef struct forge_app_entry {
+    uint32_t abi_version; /* FORGE_ABI_VERSION at build time */
+    uint32_t size;        /* sizeof(forge_app_entry) at build time */
+    const char *name;
+    const char *version;
+    forge_app_init_fn init;
+    void *reserved[4];
+} forge_app_entry;
+
+#define FORGE_APP_SYMBOL "forge_app_entry"
+
+#define FORGE_APP(name_, version_)                                                                 \
+    static int forge__app_init(forge_app *app, forge_error *err);                                 \
+    FORGE_EXPORT const forge_app_entry forge_app_entry = {                                         \
+        FORGE_ABI_VERSION, (uint32_t)sizeof(forge_app_entry), name_, version_, forge__app_init,    \
+        {0}};                                                                                      \
+    static int forge__app_init(forge_app *app, forge_error *err)
+
+/* Creating and freeing (hosts and tests; apps receive theirs). */
+FORGE_API forge_app *forge_app_new(const char *name, const char *version);
+FORGE_API void forge_app_free(forge_app *app);
+
+FORGE_API const char *forge_app_name(const forge_app *app);
+FORGE_API const char *forge_app_version(const forge_app *app);
+
+/* The app's parts. Owned by the app. */
+FORGE_API forge_config *forge_app_config(forge_app *app);
+FORGE_API forge_log *forge_app_log(forge_app *app);
+FORGE_API forge_container *forge_app_container(forge_app *app);
+FORGE_API forge_router *forge_app_router(forge_app *app);
+FORGE_API forge_runtime *forge_app_runtime(forge_app *app); /* NULL before worker start */
+
+/* One user pointer for the app's own state. */
+FORGE_API void forge_app_set_data(forge_app *app, void *data);
+FORGE_API void *forge_app_data(const forge_app *app);
+
+/* Worker identity: id in [0, count); 0 and 1 on single-process hosts. */
+FORGE_API int forge_app_worker_id(const forge_app *app);
+FORGE_API int forge_app_worker_count(const forge_app *app);
+
+/* ---- services ---- */
+
+#define FORGE_SERVICE_PER_MACHINE 0x1u
+
+typedef enum forge_service_state {
+    FORGE_SERVICE_REGISTERED = 0,
+    FORGE_SERVICE_STARTING,
+    FORGE_SERVICE_RUNNING,
+    FORGE_SERVICE_STOPPING,
+    FORGE_SERVICE_STOPPED,
+    FORGE_SERVICE_FAILED
+} forge_service_state;
+
+typedef enum forge_health {
+    FORGE_HEALTHY = 0,
+    FORGE_DEGRADED = 1,
+    FORGE_UNHEALTHY = 2
+} forge_health;
+
+typedef struct forge_service_def {
+    const char *name;
+    const char *const *deps; /* NULL-terminated names, may be NULL */
+    int (*start)(forge_app *app, void *state, forge_error *err);
+    void (*stop)(forge_app *app, void *state);
+    forge_health (*health)(forge_app *app, void *state, forge_error *err);
+    void *state;
+    unsigned flags;              /* FORGE_SERVICE_* */
+    uint32_t start_timeout_ms;   /* 0: app default (services.start_timeout) */
+    uint32_t stop_timeout_ms;    /* 0: app default (services.stop_timeout) */
+    void *reserved[4];
+} forge_service_def;
+
+/* Register a service (the def is copied, strings too). FORGE_EEXIST on a duplicate name. */
+FORGE_API int forge_app_service(forge_app *app, const forge_service_def *def, forge_error *err);
+
+/*
+ * Start every service in dependency order. Missing dependencies and cycles
+ * are refused before anything starts, naming the dependency or the cycle
+ * ("a -> b -> a"). When a start fails or times out, the services already
+ * started are stopped in reverse and err names the failed service and why.
+ */
+FORGE_API int forge_app_start(forge_app *app, forge_error *err);
+
+/* Stop started services in reverse order (idempotent). */
+FORGE_API void forge_app_stop(forge_app *app);
+
+FORGE_API forge_service_state forge_app_service_state(const forge_app *app, const char *name);
+FORGE_API const char *forge_service_state_name(forge_service_state s);
+
+typedef int (*forge_service_visit_fn)(const char *name, forge_service_state state, void *udata);
+FORGE_API int forge_app_services(const forge_app *app, forge_service_visit_fn fn, void *udata);
+
+/* ---- lifecycle phase hooks ---- */
+
+typedef enum forge_phase {
+    FORGE_PHASE_BEFORE_START = 0,
+    FORGE_PHASE_AFTER_START,
+    FORGE_PHASE_BEFORE_STOP,
+    FORGE_PHASE_AFTER_STOP
+} forge_phase;
+
+typedef int (*forge_hook_fn)(forge_app *app, forge_phase phase, void *udata, forge_error *err);
+
+/*
+ * Hooks run in priority order (lower first, ties in registration order). A
+ * failing BEFORE_START hook aborts the start; failures of stop hooks are
+ * logged and the stop goes on.
+ */
+FORGE_API int forge_app_hook(forge_app *app, forge_phase phase, int priority, forge_hook_fn fn,
+                             void *udata, forge_error *err);
+
+#endif

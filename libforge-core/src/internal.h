@@ -1,0 +1,73 @@
+/*
+ * Internal to libforge-core: the app record and the calls areas make of each
+ * other. Nothing here is exported; names are forge__*.
+ *
+ * Each area owns a sub-record of the app, defined in its own file; the app
+ * holds pointers to them. An area reaches another only through the calls
+ * declared here or the public headers.
+ */
+#ifndef FORGE_INTERNAL_H
+#define FORGE_INTERNAL_H
+
+#include <forge/forge.h>
+#include <forge/host.h>
+
+struct forge__services; /* service.c: registry, ordering, lifecycle hooks */
+struct forge__routes;   /* route.c: route records, groups, middleware chains */
+struct forge__shm;      /* shm.c: named shared-memory reservations */
+
+struct forge_app {
+    char *name;
+    char *version;
+    forge_config *config;
+    forge_log *log;
+    forge_container *di;
+    forge_router *router;
+    struct forge__services *services;
+    struct forge__routes *routes;
+    struct forge__shm *shm;
+    forge_runtime *runtime; /* per worker, NULL before worker start */
+    forge_host *host;       /* the host that loaded the app, NULL in bare unit tests */
+    int worker_id;
+    int worker_count;
+    void *user_data;
+};
+
+/* ---- service.c ---- */
+struct forge__services *forge__services_new(void);
+void forge__services_free(struct forge__services *s);
+/* Start/stop only the FORGE_SERVICE_PER_MACHINE services (machine lock taken / given up). */
+int forge__app_start_machine_services(forge_app *app, forge_error *err);
+void forge__app_stop_machine_services(forge_app *app);
+
+/* ---- route.c ---- */
+struct forge__routes *forge__routes_new(void);
+void forge__routes_free(struct forge__routes *r);
+/* Install default middleware and resolve each route's chain; after the app's init. */
+int forge__routes_finalize(forge_app *app, forge_error *err);
+/* Middleware on_start/on_stop, called around service start/stop. */
+int forge__middleware_start(forge_app *app, forge_error *err);
+void forge__middleware_stop(forge_app *app);
+
+/* ---- shm.c ---- */
+struct forge__shm *forge__shm_new(void);
+void forge__shm_free(struct forge__shm *s);
+/* Map every reservation (via alloc, or mmap when alloc is NULL). */
+int forge__shm_map_all(struct forge__shm *s, void *(*alloc)(void *hctx, const char *name,
+                       size_t size), void *hctx, forge_error *err);
+
+/* ---- runtime.c ---- */
+typedef struct forge__runtime_opts {
+    int pool_threads;      /* runtime.pool_threads, default 4 */
+    size_t pool_queue_max; /* runtime.pool_queue_max, default 4096 */
+    const char *machine_lock_path; /* NULL: no per-machine services to run */
+    /* Called on the runtime thread when this worker gains / loses the machine lock. */
+    void (*on_leader)(forge_app *app, bool leader);
+} forge__runtime_opts;
+
+forge_runtime *forge__runtime_new(forge_app *app, const forge__runtime_opts *opts,
+                                  forge_error *err);
+/* Stop accepting work, drain the pool, stop the loop thread, release the lock. */
+void forge__runtime_free(forge_runtime *rt);
+
+#endif
