@@ -45,6 +45,20 @@ typedef struct forge_header {
  */
 FORGE_API long forge_pct_decode(const char *in, size_t n, char *out, size_t cap, bool plus_is_space);
 
+/*
+ * Iterate over the `key=value` pairs of a raw query string (no '?'), split on
+ * '&' (and ';'). Key and value are returned still encoded; decode with
+ * forge_pct_decode(..., true). A pair without '=' has an empty value.
+ * Returns false at the end.
+ */
+typedef struct forge_query_iter {
+    const char *p;
+    const char *end;
+} forge_query_iter;
+
+FORGE_API void forge_query_iter_init(forge_query_iter *it, const char *query, size_t len);
+FORGE_API bool forge_query_next(forge_query_iter *it, forge_str *key, forge_str *value);
+
 /* Case-insensitive ASCII comparison of two byte strings (header names). */
 FORGE_API bool forge_str_ieq(forge_str a, forge_str b);
 FORGE_API bool forge_str_eq(forge_str a, forge_str b);
