@@ -25,7 +25,7 @@ extern char **environ;
 #define PREFIX "FORGE_"
 
 /* FORGE_ + path with '.' as sep, upper-cased, '-' as '_'. False if it does not fit. */
-static bool env_name(const char *path, const char *sep, char *name, size_t size)
+bool forge__cfg_env_name(const char *path, const char *sep, char *name, size_t size)
 {
     size_t o = strlen(PREFIX), sl = strlen(sep);
     if (o >= size)
@@ -57,9 +57,9 @@ const char *forge__cfg_env_for(const char *path, const char *explicit_env, char 
         snprintf(name, name_size, "%s", explicit_env);
         return v;
     }
-    if (env_name(path, "__", name, name_size) && (v = getenv(name)) != NULL)
+    if (forge__cfg_env_name(path, "__", name, name_size) && (v = getenv(name)) != NULL)
         return v;
-    if (env_name(path, "_", name, name_size) && (v = getenv(name)) != NULL)
+    if (forge__cfg_env_name(path, "_", name, name_size) && (v = getenv(name)) != NULL)
         return v;
     return NULL;
 }

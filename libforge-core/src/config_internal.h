@@ -116,6 +116,9 @@ int forge__cfg_type_error(const forge_config *cfg, const char *path, const json_
 const char *forge__cfg_env_for(const char *path, const char *explicit_env, char *name,
                                size_t name_size);
 
+/* FORGE_ + path upper-cased with '.' as sep and '-' as '_'; false if it does not fit. */
+bool forge__cfg_env_name(const char *path, const char *sep, char *name, size_t size);
+
 /* Set path to an environment value (secret references resolved), recording its source. */
 int forge__cfg_set_from_env(forge_config *cfg, const char *path, const char *name,
                             const char *value, bool secret, forge_error *err);

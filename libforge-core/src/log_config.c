@@ -7,10 +7,16 @@ int forge_log_configure(forge_log *log, forge_config *cfg, forge_error *err)
 {
     if (!log || !cfg)
         return forge_error_set(err, FORGE_EINVAL, "forge_log_configure: no logger or config");
-    forge_log_level level = forge_log_get_level(log);
+    forge_log_level level = FORGE_LOG_INFO;
     forge_log_format format = FORGE_LOG_TEXT;
     const char *s;
-    int rc = forge_config_get_string(cfg, "log.level", &s, err);
+    /* Declaring applies FORGE_LOG_LEVEL / FORGE_LOG__LEVEL and marks the keys known. */
+    int rc = forge_config_declare(cfg, "log.level", 0, err);
+    if (rc == 0)
+        rc = forge_config_declare(cfg, "log.format", 0, err);
+    if (rc)
+        return rc;
+    rc = forge_config_get_string(cfg, "log.level", &s, err);
     if (rc == 0 && forge_log_level_parse(s, &level) != 0)
         return forge_error_setk(err, FORGE_ECONFIG, "log.level",
                                 "log.level: expected one of trace, debug, info, warn, error, "
