@@ -4,6 +4,9 @@
 #include "config_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,47 +296,61 @@ static forge_config_format by_extension(const char *path)
     return FORGE_CONFIG_AUTO;
 }
 
-/* Read a whole file of at most `max` bytes. *out is malloc'd and NUL-terminated. */
-int forge__cfg_read_file(const char *path, size_t max, char **out, size_t *len, forge_error *err)
+/*
+ * Read a whole file of at most `max` bytes. *out is malloc'd and NUL-terminated.
+ * With regular_only, anything but a regular file (FIFO, device, directory) is
+ * refused without blocking: secrets come from files, never from a pipe that
+ * could stall start-up.
+ */
+int forge__cfg_read_file(const char *path, size_t max, bool regular_only, char **out, size_t *len,
+                         forge_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
+    if (fd < 0) {
         int e = errno;
         int code = e == ENOENT ? FORGE_ENOENT : e == EACCES ? FORGE_EACCES : FORGE_EIO;
         return forge_error_set(err, code, "%s: %s", path, strerror(e));
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (regular_only && !S_ISREG(st.st_mode)) || S_ISDIR(st.st_mode)) {
+        close(fd);
+        return forge_error_set(err, FORGE_EINVAL, "%s: not a regular file", path);
+    }
+    if (regular_only)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
-    while (buf) {
+    int rc = 0;
+    while (buf && rc == 0) {
         if (n == cap) {
-            if (cap > max) {
+            if (n > max)
                 break;
-            }
             char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
+            if (!nb)
                 break;
-            }
             buf = nb;
             cap *= 2;
         }
-        size_t k = fread(buf + n, 1, cap - n, f);
-        n += k;
-        if (k == 0)
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            rc = forge_error_set(err, FORGE_EIO, "%s: %s", path, strerror(errno));
+        else if (k == 0)
             break;
+        else
+            n += (size_t)k;
     }
-    int ioerr = ferror(f);
-    fclose(f);
-    if (!buf)
-        return forge_error_set(err, FORGE_ENOMEM, "%s: out of memory", path);
-    if (ioerr) {
+    close(fd);
+    if (rc == 0 && !buf)
+        rc = forge_error_set(err, FORGE_ENOMEM, "%s: out of memory", path);
+    else if (rc == 0 && n > max)
+        rc = forge_error_set(err, FORGE_ETOOBIG, "%s: larger than %zu bytes", path, max);
+    else if (rc == 0 && n == cap && cap <= max)
+        rc = forge_error_set(err, FORGE_ENOMEM, "%s: out of memory", path);
+    if (rc) {
         free(buf);
-        return forge_error_set(err, FORGE_EIO, "%s: read error", path);
-    }
-    if (n > max) {
-        free(buf);
-        return forge_error_set(err, FORGE_ETOOBIG, "%s: larger than %zu bytes", path, max);
+        return rc;
     }
     buf[n] = '\0';
     *out = buf;
@@ -347,7 +364,7 @@ int forge_config_load_file(forge_config *cfg, const char *path, forge_error *err
         return forge_error_set(err, FORGE_EINVAL, "forge_config_load_file: no config or path");
     char *text;
     size_t len;
-    int rc = forge__cfg_read_file(path, FORGE__CFG_FILE_MAX, &text, &len, err);
+    int rc = forge__cfg_read_file(path, FORGE__CFG_FILE_MAX, false, &text, &len, err);
     if (rc != 0)
         return rc;
     rc = load(cfg, path, text, len, by_extension(path), err);

@@ -49,8 +49,9 @@ typedef struct forge__cfgbuf {
 } forge__cfgbuf;
 int forge__cfgbuf_put(forge__cfgbuf *b, const char *s, size_t n, forge_error *err);
 
-/* Read a whole file of at most max bytes; *out malloc'd and NUL-terminated. */
-int forge__cfg_read_file(const char *path, size_t max, char **out, size_t *len, forge_error *err);
+/* Read a whole file of at most max bytes; *out malloc'd and NUL-terminated (config.c). */
+int forge__cfg_read_file(const char *path, size_t max, bool regular_only, char **out, size_t *len,
+                         forge_error *err);
 
 /* Check a key is addressable by a path: not empty, no '.', '[' or ']', no control bytes. */
 bool forge__cfg_key_ok(const char *k, size_t n);

@@ -47,7 +47,7 @@ static int resolve_ref(const char *kind, const char *name, size_t n, const char 
         size_t len;
         forge_error ferr;
         forge_error_clear(&ferr);
-        int rc = forge__cfg_read_file(target, FORGE__CFG_SECRET_MAX, &text, &len, &ferr);
+        int rc = forge__cfg_read_file(target, FORGE__CFG_SECRET_MAX, true, &text, &len, &ferr);
         if (rc) {
             snprintf(what, sizeof(what), "secret file: %.400s", ferr.message);
             return ref_error(path, src, FORGE_ECONFIG, err, what);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -749,6 +750,14 @@ static void test_secret_errors(void **state)
     assert_string_equal(err.key, "db.pw");
     load_fail("db:\n  pw: ${file:/nonexistent/forge/secret}\n", FORGE_CONFIG_YAML, &err);
     assert_contains(err.message, "db.pw: secret file: /nonexistent/forge/secret:");
+    load_fail("db:\n  pw: ${file:/tmp}\n", FORGE_CONFIG_YAML, &err);
+    assert_contains(err.message, "db.pw: secret file: /tmp: not a regular file");
+    char fifo[600], yaml[700];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(yaml, sizeof(yaml), "db:\n  pw: ${file:%s}\n", fifo);
+    load_fail(yaml, FORGE_CONFIG_YAML, &err); /* refused without blocking */
+    assert_contains(err.message, "not a regular file");
     load_fail("db:\n  pw: ${vault:x}\n", FORGE_CONFIG_YAML, &err);
     assert_contains(err.message, "unknown reference ${vault:...}");
     load_fail("db:\n  pw: ${env:X\n", FORGE_CONFIG_YAML, &err);
