@@ -196,7 +196,15 @@ int forge__cfg_set(forge_config *cfg, const char *path, json_t *value, forge_err
             return 0;
         }
         json_t *child = json_object_get(node, seg);
-        if (!json_is_object(child)) {
+        if (child && !json_is_null(child) && !json_is_object(child)) {
+            /* Never replace a value the user set by a map we invent. */
+            char where[FORGE__CFG_PATH_MAX];
+            snprintf(where, sizeof(where), "%.*s", (int)(seg - p + strlen(seg)), path);
+            int rc = forge__cfg_type_error(cfg, where, child, FORGE_ETYPE, "a map", err);
+            json_decref(value);
+            return rc;
+        }
+        if (!child || json_is_null(child)) {
             child = json_object();
             if (!child || json_object_set_new(node, seg, child) != 0) {
                 json_decref(value);

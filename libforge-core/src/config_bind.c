@@ -288,6 +288,21 @@ static void bind_field(forge_config *cfg, const char *path, const forge_config_f
     }
 }
 
+/* A descriptor key: one name, or several joined by '.' ("http.max_body_size"). */
+static bool field_key_ok(const char *k)
+{
+    if (!k || !*k)
+        return false;
+    for (const char *seg = k;;) {
+        size_t n = strcspn(seg, ".");
+        if (!forge__cfg_key_ok(seg, n))
+            return false;
+        if (!seg[n])
+            return true;
+        seg += n + 1;
+    }
+}
+
 static void bind_section(forge_config *cfg, const char *prefix, const forge_config_section *sec,
                          char *obj, binderr *be)
 {
@@ -295,9 +310,8 @@ static void bind_section(forge_config *cfg, const char *prefix, const forge_conf
     for (size_t i = 0; i < sec->nfields; i++) {
         const forge_config_field *f = &sec->fields[i];
         char path[FORGE__CFG_PATH_MAX];
-        if (!f->key || !forge__cfg_key_ok(f->key, strlen(f->key)) ||
-            snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", f->key) >=
-                (int)sizeof(path)) {
+        if (!field_key_ok(f->key) || snprintf(path, sizeof(path), "%s%s%s", prefix,
+                                              *prefix ? "." : "", f->key) >= (int)sizeof(path)) {
             forge_error e;
             forge_error_clear(&e);
             note(be,

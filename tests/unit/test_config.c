@@ -818,6 +818,44 @@ static void test_dump_flat(void **state)
     forge_config_free(cfg);
 }
 
+static void test_core_sections(void **state)
+{
+    forge_config *cfg = load("http:\n  max_body_size: 8m\n  middleware:\n    access_log: off\n"
+                             "log:\n  format: json\nservices:\n  stop_timeout: 2s\n",
+                             FORGE_CONFIG_YAML);
+    forge_error err;
+    forge_error_clear(&err);
+    assert_int_equal(forge_config_check_core(cfg, &err), 0);
+    assert_int_equal(forge_config_size(cfg, "http.max_body_size", 0), 8u << 20);
+    assert_false(forge_config_bool(cfg, "http.middleware.access_log", true));
+    assert_true(forge_config_bool(cfg, "http.middleware.request_id", false));
+    assert_int_equal(forge_config_int(cfg, "runtime.pool_threads", 0), 4);
+    assert_int_equal(forge_config_duration_ms(cfg, "services.start_timeout", 0), 30000);
+    assert_int_equal(forge_config_duration_ms(cfg, "services.stop_timeout", 0), 2000);
+    assert_string_equal(forge_config_source(cfg, "runtime.pool_threads"), "default");
+    assert_int_equal(forge_config_check_unknown(cfg, &err), 0);
+    forge_config_free(cfg);
+
+    struct {
+        const char *yaml;
+        const char *msg;
+    } bad[] = {
+        {"http:\n  max_body_size: [1]\n", "http.max_body_size: expected a size"},
+        {"http:\n  max_body_size: 0\n", "http.max_body_size: must be between 1 byte and 1t"},
+        {"http: 5\n", "http: expected a map, got 5"},
+        {"log:\n  level: loud\n", "log.level: expected one of trace, debug"},
+        {"runtime:\n  pool_threads: 0\n", "runtime.pool_threads: must be between 1 and 1024"},
+        {"services:\n  start_timeout: 30\n", "services.start_timeout: expected a duration"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cfg = load(bad[i].yaml, FORGE_CONFIG_YAML);
+        forge_error_clear(&err);
+        assert_true(forge_config_check_core(cfg, &err) < 0);
+        assert_contains(err.message, bad[i].msg);
+        forge_config_free(cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_secret_errors),
         cmocka_unit_test(test_validator_error_hides_secret),
         cmocka_unit_test(test_dump_flat),
+        cmocka_unit_test(test_core_sections),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

@@ -181,7 +181,8 @@ struct forge_config_section {
 
 /*
  * Bind the section at `prefix` ("http", "db.primary"; "" for the top level)
- * to the struct `obj`, declaring its keys. Every field is tried; the first
+ * to the struct `obj`, declaring its keys. A field key may itself be dotted
+ * ("tls.cert") to reach into a sub-map without a nested descriptor. Every field is tried; the first
  * failure is reported in full and the number of further failures appended:
  * "http.port: expected an integer, got \"eighty\" (app.yaml:3) (and 1 more
  * error)". err->key names the first failing key. Returns 0, FORGE_ECONFIG
@@ -205,6 +206,16 @@ FORGE_API int forge_config_declare(forge_config *cfg, const char *key, unsigned 
  * (app.yaml:3; did you mean http.max_body_size?)".
  */
 FORGE_API int forge_config_check_unknown(const forge_config *cfg, forge_error *err);
+
+/*
+ * Check and declare the core's own sections right after loading (files and
+ * environment): http (max_body_size, json_max_depth, middleware.request_id /
+ * access_log / errors), log (level, format), runtime (pool_threads,
+ * pool_queue_max, machine_lock), services (start_timeout, stop_timeout).
+ * Wrong types and out-of-range values are named with their key path and
+ * source; defaults are recorded so dumps show the effective values.
+ */
+FORGE_API int forge_config_check_core(forge_config *cfg, forge_error *err);
 
 /* ---- dumping ---- */
 
