@@ -157,24 +157,40 @@ int forge_log_format_parse(const char *s, forge_log_format *out)
     return FORGE_EINVAL;
 }
 
-/* RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z". */
-static void timestamp(char *buf, size_t size)
+/*
+ * RFC 3339 UTC with milliseconds: "2024-05-01T12:00:00.123Z". The part up to
+ * the second is cached per thread, so most records format three digits.
+ */
+static void timestamp(char buf[static 32])
 {
+    static _Thread_local time_t cached_sec = -1;
+    static _Thread_local char cached[32];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(cached, sizeof(cached), "%04d-%02d-%02dT%02d:%02d:%02d.",
+                 (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
+                 tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100);
+        cached_sec = ts.tv_sec;
+    }
+    memcpy(buf, cached, 20);
+    int ms = (int)(ts.tv_nsec / 1000000);
+    buf[20] = (char)('0' + ms / 100);
+    buf[21] = (char)('0' + ms / 10 % 10);
+    buf[22] = (char)('0' + ms % 10);
+    buf[23] = 'Z';
+    buf[24] = '\0';
 }
 
 static void emit(forge_log *log, forge_log_level level, const forge_req *req, const char *msg,
                  size_t msg_len, const forge_log_field *fields, size_t n)
 {
-    char ts[96];
+    char ts[32];
     char storage[LINE_STACK];
     forge__lbuf b;
-    timestamp(ts, sizeof(ts));
+    timestamp(ts);
     forge__log_rec r = {ts, level, msg, msg_len, NULL, NULL, fields, fields ? n : 0};
     if (req) {
         r.req_id = forge_req_id(req);

@@ -21,13 +21,14 @@ int forge_log_configure(forge_log *log, forge_config *cfg, forge_error *err)
         return forge_error_setk(err, FORGE_ECONFIG, "log.level",
                                 "log.level: expected one of trace, debug, info, warn, error, "
                                 "fatal, off, got \"%.32s\"",
-                                s);
+                                forge_config_is_secret(cfg, "log.level") ? "***" : s);
     if (rc != 0 && rc != FORGE_ENOENT)
         return rc;
     rc = forge_config_get_string(cfg, "log.format", &s, err);
     if (rc == 0 && forge_log_format_parse(s, &format) != 0)
         return forge_error_setk(err, FORGE_ECONFIG, "log.format",
-                                "log.format: expected text or json, got \"%.32s\"", s);
+                                "log.format: expected text or json, got \"%.32s\"",
+                                forge_config_is_secret(cfg, "log.format") ? "***" : s);
     if (rc != 0 && rc != FORGE_ENOENT)
         return rc;
     forge_error_clear(err);
