@@ -35,13 +35,10 @@ typedef struct forge_app_entry {
 #define FORGE_APP_SYMBOL "forge_app_entry"
 
 #define FORGE_APP(name_, version_)                                                                 \
-    static int forge__app_init(forge_app *app, forge_error *err);                                  \
-    FORGE_EXPORT const forge_app_entry forge_app_entry = {FORGE_ABI_VERSION,                       \
-                                                          (uint32_t)sizeof(forge_app_entry),       \
-                                                          name_,                                   \
-                                                          version_,                                \
-                                                          forge__app_init,                         \
-                                                          {0}};                                    \
+    static int forge__app_init(forge_app *app, forge_error *err);                                 \
+    FORGE_EXPORT const forge_app_entry forge_app_entry = {                                         \
+        FORGE_ABI_VERSION, (uint32_t)sizeof(forge_app_entry), name_, version_, forge__app_init,    \
+        {0}};                                                                                      \
     static int forge__app_init(forge_app *app, forge_error *err)
 
 /* Creating and freeing (hosts and tests; apps receive theirs). */
