@@ -158,9 +158,10 @@ static int check_running_deps(forge_app *app, struct svc *sv, forge_error *err)
     for (size_t i = 0; i < sv->ndeps; i++) {
         forge_service_state st = forge_app_service_state(app, sv->deps[i]);
         if (st != FORGE_SERVICE_RUNNING)
-            return forge_error_setk(err, FORGE_EDEPENDENCY, sv->name,
-                                    "per-machine service '%s' depends on '%s', which is %s",
-                                    sv->name, sv->deps[i], forge_service_state_name(st));
+            return forge_error_setk(
+                err, FORGE_EDEPENDENCY, sv->name,
+                "per-machine service '%s' depends on '%s', which is not running (%s)", sv->name,
+                sv->deps[i], forge_service_state_name(st));
     }
     return 0;
 }
