@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "request_impl.h"
 
 /* What happened, in order: "+a" started a, "-a" stopped a, "!a" a's start failed, "h:..." hooks. */
 static char events[64][48];
@@ -521,6 +522,47 @@ static void test_start_validates_di_graph(void **state)
                      app);
 }
 
+static int scoped_built, scoped_freed;
+
+static void *make_scoped(forge_resolver *r, void *udata, forge_error *err)
+{
+    scoped_built++;
+    return malloc(8);
+}
+
+static void free_scoped(void *p)
+{
+    scoped_freed++;
+    free(p);
+}
+
+/* A request's scope lives in a request value and ends with the request. */
+static void test_request_scope(void **state)
+{
+    forge_app *app = *state;
+    forge_error err;
+    scoped_built = scoped_freed = 0;
+    assert_int_equal(forge_di_scoped(forge_app_container(app), "tx", &t_thing, make_scoped,
+                                     free_scoped, NULL, &err),
+                     0);
+    forge_req *req = forge__req_alloc(NULL);
+    assert_non_null(req);
+    req->app = app;
+    void *a = forge_di_req_get(req, "tx", &t_thing, &err);
+    assert_non_null(a);
+    assert_ptr_equal(forge_di_req_get(req, "tx", &t_thing, &err), a);
+    assert_ptr_equal(forge_req_value(req, FORGE_DI_REQ_SCOPE_KEY), forge_di_req_scope(req, &err));
+    assert_int_equal(scoped_built, 1);
+    forge__req_reset(req); /* the request ends */
+    assert_int_equal(scoped_freed, 1);
+    req->app = app;
+    void *b = forge_di_req_get(req, "tx", &t_thing, &err); /* the next request: a new one */
+    assert_non_null(b);
+    assert_int_equal(scoped_built, 2);
+    forge__req_destroy(req);
+    assert_int_equal(scoped_freed, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_states_and_visitor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_validates_di_graph, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_scope, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,6 +156,17 @@ FORGE_API void *forge_di_scope_get(forge_di_scope *s, const char *name, const fo
 FORGE_API void *forge_di_scope_get_optional(forge_di_scope *s, const char *name,
                                             const forge_type *type, forge_error *err);
 
+/*
+ * The request's scope: made on first use, stored as the request value
+ * FORGE_DI_REQ_SCOPE_KEY, freed when the request ends. Like any scope, used
+ * by one thread at a time (the one handling the request).
+ */
+#define FORGE_DI_REQ_SCOPE_KEY "forge.di.scope"
+FORGE_API forge_di_scope *forge_di_req_scope(forge_req *req, forge_error *err);
+/* forge_di_scope_get on the request's scope. */
+FORGE_API void *forge_di_req_get(forge_req *req, const char *name, const forge_type *type,
+                                 forge_error *err);
+
 /* Inside a constructor: resolve with the lifetime rules and cycle detection of the lookup. */
 FORGE_API void *forge_resolve(forge_resolver *r, const char *name, const forge_type *type,
                               forge_error *err);
