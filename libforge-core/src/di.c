@@ -92,49 +92,57 @@ void forge_di_free(forge_container *c)
     free(c->lazies);
     free(c->groups);
     free(c->entries);
-    free(c->slots);
+    free(atomic_load(&c->table));
+    while (c->retired) {
+        struct di_table *t = c->retired;
+        c->retired = t->retired_next;
+        free(t);
+    }
     pthread_mutex_destroy(&c->own);
     pthread_rwlock_destroy(&c->rw);
     pthread_mutex_destroy(&c->build);
     free(c);
 }
 
-/* Caller holds rw (read or write). */
-static struct di_entry *find_locked(forge_container *c, const char *name)
+/* Lock-free: see struct di_table. */
+struct di_entry *forge__di_find(forge_container *c, const char *name)
 {
-    if (!c->nslots)
+    struct di_table *t = atomic_load_explicit(&c->table, memory_order_acquire);
+    if (!t)
         return NULL;
-    size_t mask = c->nslots - 1;
+    size_t mask = t->nslots - 1;
     for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask) {
-        struct di_entry *e = c->slots[i];
+        struct di_entry *e = atomic_load_explicit(&t->slots[i], memory_order_acquire);
         if (!e || strcmp(e->name, name) == 0)
             return e;
     }
 }
 
-struct di_entry *forge__di_find(forge_container *c, const char *name)
+static void table_put(struct di_table *t, struct di_entry *e)
 {
-    pthread_rwlock_rdlock(&c->rw);
-    struct di_entry *e = find_locked(c, name);
-    pthread_rwlock_unlock(&c->rw);
-    return e;
+    size_t mask = t->nslots - 1;
+    size_t i = hash_name(e->name) & mask;
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed))
+        i = (i + 1) & mask;
+    atomic_store_explicit(&t->slots[i], e, memory_order_release);
 }
 
-static int grow_slots(forge_container *c)
+/* Caller holds rw for writing. The old table is retired, not freed: readers may be in it. */
+static int grow_table(forge_container *c)
 {
-    size_t ns = c->nslots ? c->nslots * 2 : 32;
-    struct di_entry **slots = calloc(ns, sizeof(*slots));
-    if (!slots)
+    struct di_table *old = atomic_load_explicit(&c->table, memory_order_relaxed);
+    size_t ns = old ? old->nslots * 2 : 32;
+    struct di_table *t = calloc(1, sizeof(*t) + ns * sizeof(t->slots[0]));
+    if (!t)
         return FORGE_ENOMEM;
-    for (size_t k = 0; k < c->n; k++) {
-        size_t i = hash_name(c->entries[k]->name) & (ns - 1);
-        while (slots[i])
-            i = (i + 1) & (ns - 1);
-        slots[i] = c->entries[k];
+    t->nslots = ns;
+    for (size_t k = 0; k < c->n; k++)
+        table_put(t, c->entries[k]);
+    atomic_store_explicit(&c->table, t, memory_order_release);
+    if (old) {
+        old->retired_next = c->retired;
+        c->retired = old;
     }
-    free(c->slots);
-    c->slots = slots;
-    c->nslots = ns;
     return 0;
 }
 
@@ -149,14 +157,12 @@ static int insert_locked(forge_container *c, struct di_entry *e)
         c->entries = v;
         c->cap = cap;
     }
-    if ((c->n + 1) * 2 > c->nslots && grow_slots(c) != 0)
+    struct di_table *t = atomic_load_explicit(&c->table, memory_order_relaxed);
+    if ((!t || (c->n + 1) * 2 > t->nslots) && grow_table(c) != 0)
         return FORGE_ENOMEM;
     e->index = c->n;
     c->entries[c->n++] = e;
-    size_t i = hash_name(e->name) & (c->nslots - 1);
-    while (c->slots[i])
-        i = (i + 1) & (c->nslots - 1);
-    c->slots[i] = e;
+    table_put(atomic_load_explicit(&c->table, memory_order_relaxed), e);
     return 0;
 }
 
@@ -261,7 +267,7 @@ static int add(forge_container *c, const forge_di_def *def, void *value, forge_e
     if (!e)
         return forge_error_set(err, FORGE_ENOMEM, "out of memory");
     pthread_rwlock_wrlock(&c->rw);
-    if (find_locked(c, def->name)) {
+    if (forge__di_find(c, def->name)) {
         pthread_rwlock_unlock(&c->rw);
         entry_free(e);
         return forge_error_setk(err, FORGE_EEXIST, def->name, "DI entry '%s' is already registered",
@@ -334,7 +340,7 @@ int forge_di_group_add(forge_container *c, const char *group, const char *name, 
     if (!group || !name)
         return forge_error_set(err, FORGE_EINVAL, "a group and an entry name are needed");
     pthread_rwlock_wrlock(&c->rw);
-    struct di_entry *e = find_locked(c, name);
+    struct di_entry *e = forge__di_find(c, name);
     int rc =
         e ? group_join_locked(c, group, e, err)
           : forge_error_setk(err, FORGE_ENOENT, name,

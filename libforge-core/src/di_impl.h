@@ -46,6 +46,19 @@ struct di_group {
     size_t n, cap;
 };
 
+/*
+ * The name table: open addressing over a power of two of slots, at most
+ * half full. Lookups load c->table (acquire) and probe without a lock.
+ * Writers (holding rw for writing) fill an empty slot with a release store,
+ * or publish a bigger copy and retire the old table to c->retired, which is
+ * freed with the container (a reader may still be probing it).
+ */
+struct di_table {
+    struct di_table *retired_next;
+    size_t nslots;
+    _Atomic(struct di_entry *) slots[];
+};
+
 struct forge_di_lazy {
     forge_container *c;
     char *name;
@@ -56,7 +69,8 @@ struct forge_di_lazy {
 /*
  * Locks, in the order they may be taken: build (recursive; held while a
  * singleton or lazy handle is being built, so each is built once), then rw
- * (the tables: entries, groups, lazies; write only to register), then own
+ * (the registration lists: entries, groups, lazies; and writers of the name
+ * table; write only to register), then own
  * (the container's instance list). rw and own are never held across a
  * constructor call.
  */
@@ -66,8 +80,8 @@ struct forge_container {
     pthread_mutex_t own;
     struct di_entry **entries; /* registration order */
     size_t n, cap;
-    struct di_entry **slots; /* open addressing by name; nslots a power of two */
-    size_t nslots;
+    _Atomic(struct di_table *) table;
+    struct di_table *retired;
     struct di_group *groups;
     size_t ngroups, gcap;
     struct forge_di_lazy **lazies;

@@ -514,6 +514,37 @@ static void test_many_entries(void **state)
     assert_null(forge_di_get(c, "e300", &t_db, NULL));
 }
 
+/* Readers probe the name table without a lock while a writer grows it. */
+static void *reader(void *arg)
+{
+    forge_container *c = arg;
+    for (int i = 0; i < 20000; i++)
+        if (!forge_di_get(c, "stable", &t_db, NULL))
+            return NULL;
+    return c;
+}
+
+static void test_lookup_while_registering(void **state)
+{
+    forge_container *c = *state;
+    static int v;
+    forge_di_value(c, "stable", &t_db, &v, NULL, NULL);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reader, c), 0);
+    char name[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        assert_int_equal(forge_di_value(c, name, &t_cache, &v, NULL, NULL), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        void *ok = NULL;
+        pthread_join(t[i], &ok);
+        assert_ptr_equal(ok, c);
+    }
+    assert_ptr_equal(forge_di_get(c, "n1999", &t_cache, NULL), &v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +565,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_singleton, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_defs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_while_registering, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
