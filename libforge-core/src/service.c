@@ -88,6 +88,7 @@ static struct svc *svc_copy(const forge_service_def *def)
     sv->def.name = sv->name;
     sv->def.deps = (const char *const *)sv->deps;
     atomic_init(&sv->state, FORGE_SERVICE_REGISTERED);
+    atomic_init(&sv->busy, false);
     return sv;
 }
 

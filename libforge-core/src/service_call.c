@@ -72,6 +72,7 @@ static void *call_main(void *arg)
                    "service '%s': the %s that timed out has now returned%s", c->sv->name,
                    c->is_start ? "start" : "stop",
                    c->is_start && rc == 0 ? " (succeeded late; stopped it again)" : "");
+        atomic_store(&c->sv->busy, false);
         pending_add(s, -1);
     }
     call_unref(c);
@@ -143,6 +144,7 @@ static int timed_call(forge_app *app, struct svc *sv, bool is_start, uint64_t ti
             *cerr = c->err;
     } else {
         c->abandoned = true;
+        atomic_store(&sv->busy, true);
         pending_add(s, 1);
         rc = FORGE_ETIMEDOUT;
     }
@@ -160,6 +162,10 @@ int forge__svc_call_start(forge_app *app, struct svc *sv, uint64_t timeout_ms, f
 {
     if (!sv->def.start)
         return 0;
+    if (atomic_load(&sv->busy))
+        return forge_error_setk(err, FORGE_EBUSY, sv->name,
+                                "service '%s' is still running a start or stop that timed out",
+                                sv->name);
     forge_error cerr;
     forge_error_clear(&cerr);
     int rc =
@@ -185,7 +191,7 @@ int forge__svc_call_start(forge_app *app, struct svc *sv, uint64_t timeout_ms, f
 
 int forge__svc_call_stop(forge_app *app, struct svc *sv, uint64_t timeout_ms)
 {
-    if (!sv->def.stop)
+    if (!sv->def.stop || atomic_load(&sv->busy))
         return 0;
     if (!timeout_ms) {
         sv->def.stop(app, sv->def.state);

@@ -21,6 +21,7 @@ struct svc {
     char **deps; /* NULL-terminated, owned; def.deps points here */
     size_t ndeps;
     _Atomic int state; /* forge_service_state */
+    _Atomic bool busy; /* a timed-out start or stop is still running on its helper thread */
 };
 
 struct svc_hook {

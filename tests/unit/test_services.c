@@ -258,7 +258,7 @@ static void test_start_timeout(void **state)
     spec *s = &specs[nspecs++];
     memset(s, 0, sizeof(*s));
     s->name = "slow";
-    s->start_sleep_ms = 300;
+    s->start_sleep_ms = 600; /* far past the timeout, so it is still running below */
     forge_service_def d = {.name = "slow",
                            .deps = DEPS("fast"),
                            .start = spec_start,
@@ -271,10 +271,14 @@ static void test_start_timeout(void **state)
     assert_string_equal(err.key, "slow");
     assert_string_equal(trail(), "+fast -fast");
     assert_int_equal(forge_app_service_state(app, "slow"), FORGE_SERVICE_FAILED);
+    /* While the abandoned start still runs, the service cannot be started again. */
+    assert_int_equal(forge_app_start(app, &err), FORGE_EBUSY);
+    assert_string_equal(err.message,
+                        "service 'slow' is still running a start or stop that timed out");
     /* Freeing waits for the abandoned start; when it succeeds late, it is stopped again. */
     forge_app_free(app);
     *state = NULL;
-    assert_string_equal(trail(), "+fast -fast +slow -slow");
+    assert_string_equal(trail(), "+fast -fast +fast -fast +slow -slow");
 }
 
 static void test_start_timeout_from_config(void **state)
