@@ -14,7 +14,11 @@ struct forge__services *forge__services_new(void)
     struct forge__services *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&s->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&s->pending_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -118,7 +122,7 @@ int forge_app_service(forge_app *app, const forge_service_def *def, forge_error 
         return rc;
     struct forge__services *s = app->services;
     pthread_mutex_lock(&s->mu);
-    if (s->running) {
+    if (s->running || s->in_lifecycle) {
         pthread_mutex_unlock(&s->mu);
         return forge_error_setk(err, FORGE_ESTATE, def->name,
                                 "cannot register service '%s': the app is started", def->name);

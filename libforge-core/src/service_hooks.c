@@ -32,6 +32,11 @@ int forge_app_hook(forge_app *app, forge_phase phase, int priority, forge_hook_f
         return forge_error_set(err, FORGE_EINVAL, "unknown lifecycle phase %d", (int)phase);
     struct forge__services *s = app->services;
     pthread_mutex_lock(&s->mu);
+    if (s->in_lifecycle) {
+        pthread_mutex_unlock(&s->mu);
+        return forge_error_set(err, FORGE_ESTATE,
+                               "cannot add a hook while the app starts or stops");
+    }
     if (s->nhooks == s->hcap) {
         size_t cap = s->hcap ? s->hcap * 2 : 8;
         struct svc_hook *v = realloc(s->hooks, cap * sizeof(*v));
@@ -55,7 +60,7 @@ static int hook_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Caller holds s->mu. The phase's hooks are copied so a hook may register further hooks. */
+/* Caller holds s->mu. */
 int forge__hooks_run(forge_app *app, forge_phase phase, bool stop_on_error, forge_error *err)
 {
     struct forge__services *s = app->services;

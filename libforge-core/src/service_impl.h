@@ -33,11 +33,13 @@ struct svc_hook {
 };
 
 /*
- * The registry. `mu` serialises registration, start and stop (app-level and
- * per-machine); callbacks (service start/stop, hooks) run with it held, so
- * they must not call forge_app_start/stop themselves. `pending` counts
- * helper threads still running a start or stop that timed out; freeing the
- * registry waits for them (bounded, see service_call.c).
+ * The registry. `mu` (recursive) serialises registration, start and stop
+ * (app-level and per-machine). Callbacks (service start/stop, hooks) run
+ * with it held and `in_lifecycle` set: a callback on the same thread that
+ * calls back into the registry gets FORGE_ESTATE (register, hook, start) or
+ * nothing (stop) instead of a deadlock. `pending` counts helper threads
+ * still running a start or stop that timed out; freeing the registry waits
+ * for them (bounded, see service_call.c).
  */
 struct forge__services {
     pthread_mutex_t mu;
@@ -51,6 +53,7 @@ struct forge__services {
     size_t nmstarted;
     bool running;            /* forge_app_start succeeded and no stop since */
     bool middleware_started; /* forge__middleware_start succeeded */
+    bool in_lifecycle;       /* a start or stop sequence is running callbacks */
     pthread_mutex_t pending_mu;
     pthread_cond_t pending_cv;
     int pending;

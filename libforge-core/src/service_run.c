@@ -4,8 +4,9 @@
  * gains or loses the machine lock), with phase hooks and middleware
  * start/stop around them.
  *
- * Everything here runs with the registry's mutex held, so a start and a
- * stop (or a per-machine start from the runtime thread) never interleave.
+ * Everything here runs with the registry's mutex held and in_lifecycle set,
+ * so a start and a stop (or a per-machine start from the runtime thread)
+ * never interleave, and a callback re-entering gets an error, not a hang.
  */
 #include "service_impl.h"
 
@@ -130,12 +131,32 @@ static int start_locked(forge_app *app, forge_error *err)
     return 0;
 }
 
+/* Enter the registry for a lifecycle sequence; false (lock not held) from inside one. */
+static bool enter(struct forge__services *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->in_lifecycle) {
+        pthread_mutex_unlock(&s->mu);
+        return false;
+    }
+    s->in_lifecycle = true;
+    return true;
+}
+
+static void leave(struct forge__services *s)
+{
+    s->in_lifecycle = false;
+    pthread_mutex_unlock(&s->mu);
+}
+
 int forge_app_start(forge_app *app, forge_error *err)
 {
     forge_error_clear(err);
-    pthread_mutex_lock(&app->services->mu);
+    if (!enter(app->services))
+        return forge_error_set(err, FORGE_ESTATE,
+                               "forge_app_start called from a lifecycle callback");
     int rc = start_locked(app, err);
-    pthread_mutex_unlock(&app->services->mu);
+    leave(app->services);
     return rc;
 }
 
@@ -144,12 +165,16 @@ void forge_app_stop(forge_app *app)
     if (!app || !app->services)
         return;
     struct forge__services *s = app->services;
-    pthread_mutex_lock(&s->mu);
+    if (!enter(s)) {
+        forge_logf(app->log, FORGE_LOG_WARN, NULL,
+                   "forge_app_stop called from a lifecycle callback: ignored");
+        return;
+    }
     if (s->running)
         stop_locked(app);
     else
         stop_list(app, s->mstarted, &s->nmstarted);
-    pthread_mutex_unlock(&s->mu);
+    leave(s);
 }
 
 /* A per-machine service's dependencies must be running in this worker already. */
@@ -194,16 +219,19 @@ static int start_machine_locked(forge_app *app, forge_error *err)
 int forge__app_start_machine_services(forge_app *app, forge_error *err)
 {
     forge_error_clear(err);
-    pthread_mutex_lock(&app->services->mu);
+    if (!enter(app->services))
+        return forge_error_set(err, FORGE_ESTATE,
+                               "per-machine services started from a lifecycle callback");
     int rc = start_machine_locked(app, err);
-    pthread_mutex_unlock(&app->services->mu);
+    leave(app->services);
     return rc;
 }
 
 void forge__app_stop_machine_services(forge_app *app)
 {
     struct forge__services *s = app->services;
-    pthread_mutex_lock(&s->mu);
+    if (!enter(s))
+        return;
     stop_list(app, s->mstarted, &s->nmstarted);
-    pthread_mutex_unlock(&s->mu);
+    leave(s);
 }

@@ -379,6 +379,34 @@ static void test_failing_after_start_hook_rolls_back(void **state)
     assert_string_equal(trail(), "+s h:fail-aft -s h:as");
 }
 
+static int reentrant_rc[3];
+
+static int reentrant_hook(forge_app *app, forge_phase phase, void *udata, forge_error *err)
+{
+    forge_error e;
+    reentrant_rc[0] = forge_app_start(app, &e);
+    reentrant_rc[1] = forge_app_hook(app, FORGE_PHASE_AFTER_STOP, 0, hook, "x", &e);
+    forge_service_def d = {.name = "late", .start = spec_start};
+    reentrant_rc[2] = forge_app_service(app, &d, &e);
+    forge_app_stop(app); /* ignored */
+    event("h:%s", "re");
+    return 0;
+}
+
+/* Calling back into the lifecycle from a callback is refused, not a deadlock. */
+static void test_reentry_refused(void **state)
+{
+    forge_app *app = *state;
+    add(app, "s", 0, NULL);
+    forge_app_hook(app, FORGE_PHASE_AFTER_START, 0, reentrant_hook, NULL, NULL);
+    assert_int_equal(forge_app_start(app, NULL), 0);
+    assert_int_equal(reentrant_rc[0], FORGE_ESTATE);
+    assert_int_equal(reentrant_rc[1], FORGE_ESTATE);
+    assert_int_equal(reentrant_rc[2], FORGE_ESTATE);
+    assert_string_equal(trail(), "+s h:re");
+    assert_int_equal(forge_app_service_state(app, "s"), FORGE_SERVICE_RUNNING);
+}
+
 static void test_per_machine(void **state)
 {
     forge_app *app = *state;
@@ -584,6 +612,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hooks_order_and_priorities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_before_start_hook_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_after_start_hook_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reentry_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_machine_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_service_cannot_need_per_machine, setup, teardown),

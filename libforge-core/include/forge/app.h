@@ -96,7 +96,13 @@ typedef struct forge_service_def {
     void *reserved[4];
 } forge_service_def;
 
-/* Register a service (the def is copied, strings too). FORGE_EEXIST on a duplicate name. */
+/*
+ * Register a service (the def is copied, strings too). FORGE_EEXIST on a
+ * duplicate name, FORGE_ESTATE once the app is started. Service callbacks
+ * and hooks run under the app's lifecycle lock: from inside one,
+ * forge_app_service/hook/start give FORGE_ESTATE and forge_app_stop does
+ * nothing.
+ */
 FORGE_API int forge_app_service(forge_app *app, const forge_service_def *def, forge_error *err);
 
 /*
