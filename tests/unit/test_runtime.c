@@ -459,8 +459,8 @@ static void test_cancel_before_fire(void **state)
 struct repeater {
     forge_runtime *rt;
     atomic_int count;
-    int64_t id;
-    int stop_at; /* self-cancel from fn at this count (0: never) */
+    _Atomic int64_t id; /* stored by the test after forge_runtime_timer returns */
+    int stop_at;        /* self-cancel from fn at this count (0: never) */
     atomic_int cancel_rc;
 };
 
@@ -468,8 +468,11 @@ static void repeat_fn(void *arg)
 {
     struct repeater *r = arg;
     int n = atomic_fetch_add(&r->count, 1) + 1;
-    if (r->stop_at && n == r->stop_at)
-        atomic_store(&r->cancel_rc, forge_runtime_timer_cancel(r->rt, r->id));
+    if (r->stop_at && n == r->stop_at) {
+        while (atomic_load(&r->id) == 0)
+            sleep_ms(1);
+        atomic_store(&r->cancel_rc, forge_runtime_timer_cancel(r->rt, atomic_load(&r->id)));
+    }
 }
 
 static void mark(void *arg)
@@ -481,11 +484,11 @@ static void test_repeat_then_cancel(void **state)
 {
     (void)state;
     struct repeater r = {.rt = rt_new(1, 4)};
-    r.id = forge_runtime_timer(r.rt, 0, 1, repeat_fn, &r);
-    assert_true(r.id > 0);
+    atomic_store(&r.id, forge_runtime_timer(r.rt, 0, 1, repeat_fn, &r));
+    assert_true(atomic_load(&r.id) > 0);
     struct at_least a = {&r.count, 5};
     assert_true(wait_until(reached, &a));
-    assert_int_equal(forge_runtime_timer_cancel(r.rt, r.id), 0);
+    assert_int_equal(forge_runtime_timer_cancel(r.rt, atomic_load(&r.id)), 0);
     int after = atomic_load(&r.count);
     /* A later timer has fired, so the cancelled one had every chance to run again. */
     atomic_int later = 0;
@@ -500,7 +503,7 @@ static void test_self_cancel_inside_fn(void **state)
     (void)state;
     struct repeater r = {.rt = rt_new(1, 4), .stop_at = 3};
     atomic_store(&r.cancel_rc, 1);
-    r.id = forge_runtime_timer(r.rt, 0, 1, repeat_fn, &r);
+    atomic_store(&r.id, forge_runtime_timer(r.rt, 0, 1, repeat_fn, &r));
     struct at_least a = {&r.count, 3};
     assert_true(wait_until(reached, &a));
     atomic_int later = 0;
@@ -646,6 +649,7 @@ struct leader_log {
 
 static struct leader_log llog;
 static forge_app apps[2];
+static atomic_int is_leader[2]; /* by apps[] index */
 
 static void on_leader(forge_app *app, bool leader)
 {
@@ -659,11 +663,11 @@ static void on_leader(forge_app *app, bool leader)
         int max = atomic_load(&llog.max_leaders);
         while (now > max && !atomic_compare_exchange_weak(&llog.max_leaders, &max, now))
             ;
-        app->worker_id = 100; /* marks the leader for the test */
+        atomic_store(&is_leader[app - apps], 1);
     } else {
         atomic_fetch_add(&llog.losses, 1);
         atomic_fetch_sub(&llog.leaders_now, 1);
-        app->worker_id = 0;
+        atomic_store(&is_leader[app - apps], 0);
     }
 }
 
@@ -696,7 +700,8 @@ static void test_machine_lock_in_process(void **state)
     int leader = forge_runtime_machine_leader(rt[0]) ? 0 : 1;
     assert_true(forge_runtime_machine_leader(rt[leader]));
     assert_false(forge_runtime_machine_leader(rt[1 - leader]));
-    assert_int_equal(apps[leader].worker_id, 100);
+    assert_int_equal(atomic_load(&is_leader[leader]), 1);
+    assert_int_equal(atomic_load(&is_leader[1 - leader]), 0);
 
     forge__runtime_free(rt[leader]); /* on_leader(false), then unlock */
     assert_int_equal(atomic_load(&llog.losses), 1);
