@@ -208,7 +208,6 @@ void forge__req_complete(forge_req *req);
 /* Run befores from the start of req->chain; returns FORGE_NEXT, FORGE_DONE or a negative code. */
 int forge__mw_run_before(forge_req *req);
 void forge__mw_run_after(forge_req *req);
-bool forge__mw_is_builtin(const forge_middleware *mw);
 
 /* ---- dispatch.c ---- */
 /* Route the request once (cached); returns the router's code. */
