@@ -233,7 +233,7 @@ struct forge_host {
 };
 
 /* Load an entry with optional config text (test host) or file. Internal to http. */
-forge_app *forge__host_load(forge_host *host, const forge_app_entry *entry, void *dl,
+forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entry, void *dl,
                             const char *so_path, const char *config_path, const char *config_text,
                             forge_error *err);
 const forge_host_ops *forge__host_ops(const forge_host *host);

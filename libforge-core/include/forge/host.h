@@ -34,7 +34,7 @@
 
 /* send_body flags. */
 #define FORGE_SEND_FLUSH 0x1u
-#define FORGE_SEND_LAST 0x2u
+#define FORGE_SEND_LAST  0x2u
 
 typedef struct forge_host_ops {
     uint32_t abi_version; /* FORGE_ABI_VERSION */
@@ -82,7 +82,7 @@ FORGE_API forge_app *forge_host_load(forge_host *host, const char *so_path, cons
                                      forge_error *err);
 
 /* The same for an entry linked into the process (tests, static embedding). */
-FORGE_API forge_app *forge_host_load_entry(forge_host *host, const forge_app_entry *entry,
+FORGE_API forge_app *forge_host_load_entry(forge_host *host, const struct forge_app_entry *entry,
                                            const char *config_path, forge_error *err);
 
 FORGE_API forge_app *forge_host_app(forge_host *host);
