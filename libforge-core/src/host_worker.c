@@ -1,6 +1,7 @@
 /*
  * Process hooks of the host: shared memory before fork, worker start and
- * stop, and the machine lock's leader changes.
+ * stop, and the machine lock's leader changes. (Middleware on_start/on_stop
+ * run inside forge_app_start/forge_app_stop, around the services.)
  *
  * The runtime may report leadership (on its own thread) before this worker's
  * services have started; leader_mu and the two flags make the per-machine
@@ -122,7 +123,6 @@ int forge_host_worker_start(forge_host *host, int worker_id, int worker_count, f
         host->services_started = true;
         sync_machine_services(host);
         pthread_mutex_unlock(&host->leader_mu);
-        rc = forge__middleware_start(app, err);
     }
     if (rc < 0) {
         host->worker_started = true;
@@ -138,7 +138,6 @@ void forge_host_worker_stop(forge_host *host)
     if (!host || !host->worker_started)
         return;
     forge_app *app = host->app;
-    forge__middleware_stop(app);
     pthread_mutex_lock(&host->leader_mu);
     host->services_started = false;
     sync_machine_services(host);
