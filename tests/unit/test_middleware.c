@@ -213,8 +213,7 @@ static void test_errors_off(void **state)
 static void test_after_on_async(void **state)
 {
     forge_test_host *th = ht_new(&entry, NO_BUILTINS);
-    run(th, "/async", NULL);
-    assert_true(res.async);
+    run(th, "/async", NULL); /* the finisher may win the race with the handler's return */
     assert_string_equal(res.body, "later\n");
     assert_string_equal(trace, "B A C H /C /A /B ");
     run(th, "/early", NULL);
