@@ -153,6 +153,29 @@ static bool body_too_large(forge_req *req, size_t limit)
     return v > limit;
 }
 
+static int h_no_memory(forge_req *req, void *u)
+{
+    return FORGE_ENOMEM;
+}
+
+/*
+ * The handler may outlive the host's memory (pool, FORGE_ASYNC, client gone):
+ * give it a body of its own. Copied once, after the size check.
+ */
+static int own_body(forge_req *req)
+{
+    if (req->body_owned || req->body.n == 0)
+        return FORGE_OK;
+    char *b = forge_arena_alloc(req->arena, req->body.n + 1);
+    if (!b)
+        return FORGE_ENOMEM;
+    memcpy(b, req->body.p, req->body.n);
+    b[req->body.n] = '\0';
+    req->body.p = b;
+    req->body_owned = true;
+    return FORGE_OK;
+}
+
 typedef struct target {
     forge_handler_fn fn;
     void *udata;
@@ -163,6 +186,8 @@ static target choose(forge_req *req)
 {
     const struct forge__routes *rs = req->app->routes;
     req->chain = &rs->app_chain;
+    if (req->oom)
+        return (target){h_no_memory, NULL, false};
     if (req->method == FORGE_METHOD_UNKNOWN)
         return (target){h_not_implemented, NULL, false};
     if (!pct_valid(req->raw_path) || !pct_valid(req->query))
@@ -183,6 +208,8 @@ static target choose(forge_req *req)
     const forge__route *rt = req->route;
     if (body_too_large(req, rt->max_body))
         return (target){h_too_large, NULL, false};
+    if (own_body(req) < 0)
+        return (target){h_no_memory, NULL, false};
     req->chain = &rt->chain;
     bool pool = (rt->opts.flags & FORGE_ROUTE_BLOCKING) &&
                 !(req->host->ops.flags & FORGE_HOST_CAN_BLOCK) && req->app->runtime;

@@ -134,6 +134,8 @@ struct forge_req {
     forge_str scheme;
     forge_str body;
     size_t body_len_claimed; /* set_body's n, may exceed body.n (oversized marker) */
+    bool body_owned;         /* body copied into the arena (host memory no longer needed) */
+    bool oom;                /* a setter could not copy: dispatch answers 500 */
 
     /* lazily computed */
     int path_state; /* 0 not yet, 1 ok, -1 undecodable */
