@@ -22,22 +22,31 @@
 
 typedef int (*forge_app_init_fn)(forge_app *app, forge_error *err);
 
-/* The record FORGE_APP exports under the symbol FORGE_APP_SYMBOL. */
-typedef struct forge_app_entry {
+/*
+ * The record FORGE_APP exports under the symbol FORGE_APP_SYMBOL. There is no
+ * typedef: the exported variable itself is named forge_app_entry (so tests
+ * that link an app can pass &forge_app_entry), and C gives typedef names and
+ * variables one namespace. Write the type as `struct forge_app_entry`.
+ */
+struct forge_app_entry {
     uint32_t abi_version; /* FORGE_ABI_VERSION at build time */
-    uint32_t size;        /* sizeof(forge_app_entry) at build time */
+    uint32_t size;        /* sizeof(struct forge_app_entry) at build time */
     const char *name;
     const char *version;
     forge_app_init_fn init;
     void *reserved[4];
-} forge_app_entry;
+};
 
 #define FORGE_APP_SYMBOL "forge_app_entry"
 
 #define FORGE_APP(name_, version_)                                                                 \
-    static int forge__app_init(forge_app *app, forge_error *err);                                 \
-    FORGE_EXPORT const forge_app_entry forge_app_entry = {                                         \
-        FORGE_ABI_VERSION, (uint32_t)sizeof(forge_app_entry), name_, version_, forge__app_init,    \
+    static int forge__app_init(forge_app *app, forge_error *err);                                  \
+    FORGE_EXPORT const struct forge_app_entry forge_app_entry = {                                  \
+        FORGE_ABI_VERSION,                                                                         \
+        (uint32_t)sizeof(struct forge_app_entry),                                                  \
+        name_,                                                                                     \
+        version_,                                                                                  \
+        forge__app_init,                                                                           \
         {0}};                                                                                      \
     static int forge__app_init(forge_app *app, forge_error *err)
 
