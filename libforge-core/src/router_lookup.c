@@ -60,7 +60,11 @@ static inline int escaped(const search *s, size_t pos)
     return hi << 4 | lo;
 }
 
-/* Compare `k`'s prefix with the path at `*pos` decoding escapes; advance on success. */
+/*
+ * Compare `k`'s prefix with the path at `*pos` decoding escapes; advance on
+ * success. A raw '%' in the path always starts an escape, never stands for
+ * itself.
+ */
 static bool match_encoded(const rnode *k, const search *s, size_t *pos)
 {
     size_t p = *pos;
@@ -93,7 +97,8 @@ static inline const rnode *static_kid(const rnode *n, const search *s, size_t *p
         if (idx[i] != c)
             continue;
         const rnode *k = n->kids[i];
-        if (s->len - *pos >= k->plen && memcmp(s->path + *pos, k->prefix, k->plen) == 0) {
+        if (!k->pct && s->len - *pos >= k->plen &&
+            memcmp(s->path + *pos, k->prefix, k->plen) == 0) {
             *pos += k->plen;
             return k;
         }
@@ -183,6 +188,23 @@ static const char *any_pattern(const rnode *n)
     return NULL;
 }
 
+/*
+ * Copy `n` raw bytes to `out` (room for n + 1), stopping at the first '%' or
+ * NUL; returns how many were copied. Values are short: a byte loop beats
+ * memchr + memcpy here.
+ */
+static inline size_t copy_plain(const char *raw, size_t n, char *out)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        char c = raw[i];
+        if (c == '%' || c == '\0')
+            break;
+        out[i] = c;
+    }
+    return i;
+}
+
 /* Decode the spans into m->buf, each value NUL-terminated. */
 static int decode_params(const search *s, forge_match *m)
 {
@@ -195,14 +217,12 @@ static int decode_params(const search *s, forge_match *m)
         char *out = m->buf + used;
         size_t room = m->cap - used;
         long n;
-        if (!memchr(raw, '%', sp->len)) {
-            if (room <= sp->len)
-                return FORGE_ETOOBIG;
-            memcpy(out, raw, sp->len);
+        if (room > sp->len && copy_plain(raw, sp->len, out) == sp->len) {
             n = (long)sp->len;
         } else {
+            /* escapes, a NUL, or maybe too little room: the full decoder says which */
             n = forge_pct_decode(raw, sp->len, out, room ? room - 1 : 0, false);
-            if (n == FORGE_EINVAL) /* %00: as malformed as a bad escape for a path */
+            if (n == FORGE_EINVAL) /* a NUL byte: as malformed as a bad escape in a path */
                 return FORGE_EPARSE;
             if (n < 0)
                 return (int)n;
