@@ -369,6 +369,7 @@ static void test_call_from_loop_is_not_inline(void **state)
     forge__runtime_free(c.rt);
 }
 
+#if HAVE_ALLOC_COUNT
 static bool spares_at_least_101(void *p)
 {
     forge_runtime *rt = p;
@@ -377,6 +378,7 @@ static bool spares_at_least_101(void *p)
     pthread_mutex_unlock(&rt->mu);
     return ok;
 }
+#endif
 
 static void test_steady_state_submit_and_call_do_not_allocate(void **state)
 {
