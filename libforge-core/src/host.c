@@ -168,6 +168,12 @@ forge_app *forge_host_load_entry(forge_host *host, const struct forge_app_entry 
 forge_app *forge_host_load(forge_host *host, const char *so_path, const char *config_path,
                            forge_error *err)
 {
+    return forge__host_load_so(host, so_path, config_path, NULL, err);
+}
+
+forge_app *forge__host_load_so(forge_host *host, const char *so_path, const char *config_path,
+                               const char *config_text, forge_error *err)
+{
     if (!host || !so_path) {
         forge_error_set(err, FORGE_EINVAL, "host load: no host or app path");
         return NULL;
@@ -194,7 +200,7 @@ forge_app *forge_host_load(forge_host *host, const char *so_path, const char *co
         dlclose(dl);
         return NULL;
     }
-    forge_app *app = forge__host_load(host, entry, dl, so_path, config_path, NULL, err);
+    forge_app *app = forge__host_load(host, entry, dl, so_path, config_path, config_text, err);
     if (!app)
         dlclose(dl);
     return app;
