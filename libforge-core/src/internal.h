@@ -63,11 +63,23 @@ typedef struct forge__runtime_opts {
     const char *machine_lock_path; /* NULL: no per-machine services to run */
     /* Called on the runtime thread when this worker gains / loses the machine lock. */
     void (*on_leader)(forge_app *app, bool leader);
+    uint32_t lock_retry_ms; /* how often a non-leader retries the lock; 0: 300 */
 } forge__runtime_opts;
 
+/*
+ * Start the pool and the loop thread (opts may be NULL: defaults). Sets
+ * app->runtime (app may be NULL) before the loop thread runs, so on_leader
+ * already finds it. Errors: FORGE_ECONFIG naming runtime.pool_threads or
+ * runtime.pool_queue_max; FORGE_EIO when the lock file cannot be opened.
+ */
 forge_runtime *forge__runtime_new(forge_app *app, const forge__runtime_opts *opts,
                                   forge_error *err);
-/* Stop accepting work, drain the pool, stop the loop thread, release the lock. */
+/*
+ * Resign the machine lock (on_leader(app, false)), drain the pool, run the
+ * calls already queued, cancel timers, join the threads, clear app->runtime.
+ * Not from the runtime thread or a pool thread (it joins them). Details in
+ * runtime.c.
+ */
 void forge__runtime_free(forge_runtime *rt);
 
 #endif

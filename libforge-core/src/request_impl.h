@@ -1,0 +1,257 @@
+/*
+ * Internal to the http area: the request record, route records and the
+ * calls between request, response, middleware, dispatch and host files.
+ *
+ * A forge_req is recycled through its host's free list: the record, its
+ * arena's first block and its inline arrays survive from one request to the
+ * next, so a steady stream of small requests allocates nothing on the heap.
+ *
+ * Concurrency: the request data (request view, response being built, arena)
+ * belongs to one thread at a time (request.h). The fields under `mu` are the
+ * hand-over point between whatever thread produces output (a pool thread, a
+ * thread calling forge_req_finish or forge_res_write) and the host thread
+ * that sends it (forge_req_resume).
+ */
+#ifndef FORGE_REQUEST_IMPL_H
+#define FORGE_REQUEST_IMPL_H
+
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define FORGE__REQ_INLINE_HEADERS 32
+#define FORGE__RES_INLINE_HEADERS 16
+#define FORGE__REQ_ID_MAX         128
+#define FORGE__PARAM_BUF          256
+
+/* ---- routes (route.c) ---- */
+
+typedef struct forge__mw_entry {
+    forge_middleware mw; /* copied; name copied too */
+    size_t seq;          /* registration order, for stable sorting */
+} forge__mw_entry;
+
+typedef struct forge__mw_list {
+    forge__mw_entry **v;
+    size_t n, cap;
+} forge__mw_list;
+
+/* A resolved middleware chain, outermost first. Pointers into mw entries. */
+typedef struct forge__chain {
+    const forge_middleware **v;
+    size_t n;
+} forge__chain;
+
+struct forge_group {
+    forge_app *app;
+    struct forge_group *parent;
+    char *prefix; /* full prefix including the parents' */
+    forge__mw_list mws;
+};
+
+typedef struct forge__route {
+    forge_method method;
+    char *pattern; /* full pattern */
+    forge_handler_fn fn;
+    void *udata;
+    struct forge_group *group; /* NULL for app-level routes */
+    forge_route_opts opts;     /* deep copy: strings, tags and params owned here */
+    forge_route_info info;
+    forge__chain chain; /* resolved at finalize */
+    size_t max_body;    /* resolved at finalize */
+} forge__route;
+
+struct forge__routes {
+    forge__route **routes;
+    size_t nroutes, cap_routes;
+    struct forge_group **groups;
+    size_t ngroups, cap_groups;
+    forge__mw_list app_mws;
+    size_t mw_seq;
+    forge__chain app_chain; /* app-wide middleware: for 404, 405, OPTIONS, 413... */
+    bool finalized;
+    bool errors_mw;     /* the built-in error mapper is installed */
+    size_t max_body;    /* http.max_body_size */
+    int json_max_depth; /* http.json_max_depth */
+    bool mw_started;
+    size_t mw_nstarted; /* entries of the start order whose on_start ran */
+    const forge__mw_entry **start_order;
+    size_t nstart;
+};
+
+void forge__mw_list_free(forge__mw_list *l);
+
+/* ---- the request ---- */
+
+/* Where the request is in its life (guarded by mu once dispatch began). */
+enum forge__phase {
+    FORGE__NEW = 0, /* being filled by the host */
+    FORGE__RUNNING, /* middleware/handler running (host thread or pool) */
+    FORGE__ASYNC,   /* handler returned FORGE_ASYNC; waiting for finish/end */
+    FORGE__FINISHED /* after-middleware done; response complete */
+};
+
+typedef struct forge__chunk {
+    struct forge__chunk *next;
+    size_t len;
+    bool flush;
+    char data[];
+} forge__chunk;
+
+typedef struct forge__value {
+    struct forge__value *next;
+    const char *key; /* arena copy */
+    void *value;
+    void (*free_fn)(void *);
+} forge__value;
+
+typedef struct forge__qpair {
+    forge_str key, value; /* decoded, arena */
+} forge__qpair;
+
+struct forge_req {
+    forge_host *host;
+    forge_app *app;
+    void *hreq;
+    forge_arena *arena;
+    struct forge_req *next_free;
+
+    atomic_int refs;      /* host ref + work ref while the request runs */
+    atomic_bool released; /* the host let go: no more host ops */
+
+    /* ---- request view (host-borrowed bytes) ---- */
+    forge_str method_str;
+    forge_method method;
+    forge_str raw_path;
+    forge_str query;
+    forge_header *headers;
+    size_t nheaders, cap_headers;
+    forge_header inline_headers[FORGE__REQ_INLINE_HEADERS];
+    forge_str peer;
+    int peer_port;
+    forge_str scheme;
+    forge_str body;
+    size_t body_len_claimed; /* set_body's n, may exceed body.n (oversized marker) */
+    bool body_owned;         /* body copied into the arena (host memory no longer needed) */
+    bool oom;                /* a setter could not copy: dispatch answers 500 */
+
+    /* lazily computed */
+    int path_state; /* 0 not yet, 1 ok, -1 undecodable */
+    forge_str path;
+    int query_state; /* 0 not yet, 1 ok, -1 malformed */
+    forge__qpair *qpairs;
+    size_t nqpairs;
+    json_t *json;
+
+    /* ---- routing ---- */
+    bool routed;
+    int route_rc;
+    forge__route *route;
+    forge_match match;
+    char param_buf[FORGE__PARAM_BUF];
+
+    /* ---- ids, values ---- */
+    char id[FORGE__REQ_ID_MAX + 1];
+    const char *trace_id;
+    forge__value *values;
+
+    /* ---- middleware run state ---- */
+    const forge__chain *chain;
+    size_t mw_ran;  /* befores that ran (their afters are due) */
+    int handler_rc; /* the handler's (or failing before's) result */
+    struct timespec t_start;
+
+    /* ---- response being built ---- */
+    int status;
+    forge_header *res_headers;
+    size_t nres_headers, cap_res_headers;
+    forge_header inline_res_headers[FORGE__RES_INLINE_HEADERS];
+    const char *res_body;
+    size_t res_body_len, res_body_cap; /* cap 0: static or not owned */
+    uint64_t bytes_sent;
+
+    /* ---- hand-over (guarded by mu) ---- */
+    pthread_mutex_t mu;
+    enum forge__phase phase;
+    bool finish_requested; /* forge_req_finish / forge_res_end came */
+    bool streaming;        /* stream_begin was called */
+    bool stream_ended;
+    bool head_committed; /* headers may no longer change */
+    bool head_sent;
+    bool wake_pending;
+    bool host_gone;  /* send_* failed: stop producing output */
+    bool head_only;  /* HEAD request: no body bytes */
+    bool inline_run; /* handler runs on the host thread (in dispatch) */
+    pthread_t inline_thread;
+    forge__chunk *chunks, **chunks_tail;
+    bool flush_pending;
+};
+
+/* ---- request.c ---- */
+void forge__req_reset(forge_req *req);   /* back to the free-list state */
+void forge__req_destroy(forge_req *req); /* free everything */
+void forge__req_unref(forge_req *req);
+forge_req *forge__req_alloc(forge_host *host);
+
+/* ---- response.c ---- */
+void forge__res_clear(forge_req *req); /* drop status, headers and body set so far */
+int forge__res_problem_instance(forge_req *req, int status, const char *title, const char *detail,
+                                const char *extra_key, const char *extra_val);
+
+/* ---- response_stream.c ---- */
+/* Send what is due on the calling (host) thread. FORGE_DONE when the response is complete. */
+int forge__req_drain(forge_req *req);
+/* The handler chain is over (returned, finished, ended): run afters, complete, deliver. */
+void forge__req_complete(forge_req *req);
+
+/* ---- middleware.c ---- */
+/* Run befores from the start of req->chain; returns FORGE_NEXT, FORGE_DONE or a negative code. */
+int forge__mw_run_before(forge_req *req);
+void forge__mw_run_after(forge_req *req);
+
+/* ---- dispatch.c ---- */
+/* Route the request once (cached); returns the router's code. */
+int forge__req_route(forge_req *req);
+
+/* ---- host.c ---- */
+struct forge_host {
+    forge_host_ops ops;
+    void *hctx;
+    forge_app *app;
+    void *dl;
+    char *so_path;
+    pthread_mutex_t free_mu;
+    forge_req *free_list;
+    size_t nfree;
+    atomic_size_t live; /* requests out of the free list */
+    bool worker_started;
+    pthread_mutex_t leader_mu;
+    bool services_started;
+    bool leader;
+    bool machine_started;
+    char *lock_path;
+};
+
+/* Load an entry with optional config text (test host) or file. Internal to http. */
+forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entry, void *dl,
+                            const char *so_path, const char *config_path, const char *config_text,
+                            forge_error *err);
+forge_app *forge__host_load_so(forge_host *host, const char *so_path, const char *config_path,
+                               const char *config_text, forge_error *err);
+const forge_host_ops *forge__host_ops(const forge_host *host);
+
+/* ---- request id ---- */
+/* Write a new unique id (NUL-terminated) into buf of at least 40 bytes; returns its length. */
+size_t forge__req_id_generate(char *buf);
+
+static inline uint64_t forge__elapsed_us(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000u +
+           (uint64_t)((t1.tv_nsec - t0->tv_nsec) / 1000);
+}
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * Request records: allocation, recycling through the host's free list,
+ * reference counting, and the host's setters.
+ *
+ * References: the host holds one from forge_req_new to forge_req_release;
+ * dispatch takes a second ("work") reference that is dropped when the
+ * response is complete (after-middleware done). Whoever drops the last one
+ * recycles the record, so a client that goes away while a pool thread still
+ * runs the handler never frees memory that thread uses.
+ */
+#include "request_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define REQ_ARENA_BLOCK 8192
+#define FREE_LIST_MAX   1024
+
+forge_req *forge__req_alloc(forge_host *host)
+{
+    forge_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
+    req->arena = forge_arena_new(REQ_ARENA_BLOCK);
+    if (!req->arena || pthread_mutex_init(&req->mu, NULL) != 0) {
+        forge_arena_free(req->arena);
+        free(req);
+        return NULL;
+    }
+    req->host = host;
+    req->headers = req->inline_headers;
+    req->cap_headers = FORGE__REQ_INLINE_HEADERS;
+    req->res_headers = req->inline_res_headers;
+    req->cap_res_headers = FORGE__RES_INLINE_HEADERS;
+    req->chunks_tail = &req->chunks;
+    return req;
+}
+
+static void free_chunks(forge_req *req)
+{
+    forge__chunk *c = req->chunks;
+    while (c) {
+        forge__chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    req->chunks = NULL;
+    req->chunks_tail = &req->chunks;
+}
+
+/* Release what the request holds outside its arena, then empty the arena. */
+void forge__req_reset(forge_req *req)
+{
+    for (forge__value *v = req->values; v; v = v->next)
+        if (v->free_fn)
+            v->free_fn(v->value);
+    req->values = NULL;
+    if (req->json) {
+        json_decref(req->json);
+        req->json = NULL;
+    }
+    free_chunks(req);
+    forge_arena_reset(req->arena);
+
+    req->hreq = NULL;
+    req->method_str = FORGE_STR_NULL;
+    req->method = FORGE_METHOD_UNKNOWN;
+    req->raw_path = FORGE_STR_NULL;
+    req->query = FORGE_STR_NULL;
+    req->headers = req->inline_headers;
+    req->cap_headers = FORGE__REQ_INLINE_HEADERS;
+    req->nheaders = 0;
+    req->peer = FORGE_STR_NULL;
+    req->peer_port = 0;
+    req->scheme = FORGE_STR_NULL;
+    req->body = FORGE_STR_NULL;
+    req->body_len_claimed = 0;
+    req->body_owned = false;
+    req->oom = false;
+    req->path_state = 0;
+    req->path = FORGE_STR_NULL;
+    req->query_state = 0;
+    req->qpairs = NULL;
+    req->nqpairs = 0;
+    req->routed = false;
+    req->route_rc = 0;
+    req->route = NULL;
+    req->match.nparams = 0;
+    req->match.value = NULL;
+    req->match.pattern = NULL;
+    req->id[0] = '\0';
+    req->trace_id = NULL;
+    req->chain = NULL;
+    req->mw_ran = 0;
+    req->handler_rc = 0;
+    req->status = 200;
+    req->res_headers = req->inline_res_headers;
+    req->cap_res_headers = FORGE__RES_INLINE_HEADERS;
+    req->nres_headers = 0;
+    req->res_body = NULL;
+    req->res_body_len = 0;
+    req->res_body_cap = 0;
+    req->bytes_sent = 0;
+    req->phase = FORGE__NEW;
+    req->finish_requested = false;
+    req->streaming = false;
+    req->stream_ended = false;
+    req->head_committed = false;
+    req->head_sent = false;
+    req->wake_pending = false;
+    req->host_gone = false;
+    req->head_only = false;
+    req->inline_run = false;
+    req->flush_pending = false;
+}
+
+void forge__req_destroy(forge_req *req)
+{
+    if (!req)
+        return;
+    forge__req_reset(req);
+    forge_arena_free(req->arena);
+    pthread_mutex_destroy(&req->mu);
+    free(req);
+}
+
+forge_req *forge_req_new(forge_host *host, void *hreq)
+{
+    if (!host || !host->app)
+        return NULL;
+    forge_req *req = NULL;
+    pthread_mutex_lock(&host->free_mu);
+    if (host->free_list) {
+        req = host->free_list;
+        host->free_list = req->next_free;
+        host->nfree--;
+    }
+    pthread_mutex_unlock(&host->free_mu);
+    if (!req) {
+        req = forge__req_alloc(host);
+        if (!req)
+            return NULL;
+        forge__req_reset(req);
+    }
+    req->next_free = NULL;
+    req->app = host->app;
+    req->hreq = hreq;
+    atomic_store_explicit(&req->refs, 1, memory_order_relaxed);
+    atomic_store_explicit(&req->released, false, memory_order_relaxed);
+    atomic_fetch_add_explicit(&host->live, 1, memory_order_relaxed);
+    return req;
+}
+
+static void recycle(forge_req *req)
+{
+    forge_host *host = req->host;
+    forge__req_reset(req);
+    atomic_fetch_sub_explicit(&host->live, 1, memory_order_relaxed);
+    pthread_mutex_lock(&host->free_mu);
+    if (host->nfree < FREE_LIST_MAX) {
+        req->next_free = host->free_list;
+        host->free_list = req;
+        host->nfree++;
+        req = NULL;
+    }
+    pthread_mutex_unlock(&host->free_mu);
+    if (req)
+        forge__req_destroy(req);
+}
+
+void forge__req_unref(forge_req *req)
+{
+    if (atomic_fetch_sub_explicit(&req->refs, 1, memory_order_acq_rel) == 1)
+        recycle(req);
+}
+
+void forge_req_release(forge_req *req)
+{
+    if (!req)
+        return;
+    /* Under mu so that a thread completing the request either sees `released`
+     * and leaves the host alone, or calls wake before the host lets go. */
+    pthread_mutex_lock(&req->mu);
+    atomic_store_explicit(&req->released, true, memory_order_release);
+    req->hreq = NULL;
+    pthread_mutex_unlock(&req->mu);
+    forge__req_unref(req);
+}
+
+/* ---- setters (host thread, before dispatch) ---- */
+
+/*
+ * The request line, headers, peer and scheme are copied into the arena as
+ * they are set: a handler still running on the pool or after FORGE_ASYNC
+ * when the client goes away (and the host frees its memory) keeps reading
+ * valid bytes. On OOM the request is marked and dispatch answers 500.
+ */
+static forge_str keep(forge_req *req, const char *p, size_t n)
+{
+    if (!p || n == 0)
+        return (forge_str){"", 0};
+    char *c = forge_arena_alloc(req->arena, n + 1);
+    if (!c) {
+        req->oom = true;
+        return (forge_str){"", 0};
+    }
+    memcpy(c, p, n);
+    c[n] = '\0';
+    return (forge_str){c, n};
+}
+
+void forge_req_set_method(forge_req *req, const char *p, size_t n)
+{
+    req->method_str = keep(req, p, n);
+    req->method = forge_method_parse(req->method_str.p, req->method_str.n);
+}
+
+void forge_req_set_target(forge_req *req, const char *path, size_t path_len, const char *query,
+                          size_t query_len)
+{
+    req->raw_path = keep(req, path, path_len);
+    req->query = keep(req, query, query ? query_len : 0);
+    req->routed = false;
+    req->path_state = 0;
+    req->query_state = 0;
+}
+
+int forge_req_add_header(forge_req *req, const char *name, size_t name_len, const char *value,
+                         size_t value_len)
+{
+    if (req->nheaders == req->cap_headers) {
+        size_t cap = req->cap_headers * 2;
+        forge_header *h = forge_arena_alloc(req->arena, cap * sizeof(*h));
+        if (!h) {
+            req->oom = true;
+            return FORGE_ENOMEM;
+        }
+        memcpy(h, req->headers, req->nheaders * sizeof(*h));
+        req->headers = h;
+        req->cap_headers = cap;
+    }
+    forge_str n = keep(req, name, name_len), v = keep(req, value, value_len);
+    if (req->oom)
+        return FORGE_ENOMEM;
+    req->headers[req->nheaders++] = (forge_header){n, v};
+    return FORGE_OK;
+}
+
+void forge_req_set_peer(forge_req *req, const char *addr, size_t n, int port)
+{
+    req->peer = keep(req, addr, n);
+    req->peer_port = port;
+}
+
+void forge_req_set_scheme(forge_req *req, const char *p, size_t n)
+{
+    req->scheme = keep(req, p, n);
+}
+
+void forge_req_set_body(forge_req *req, const void *p, size_t n)
+{
+    req->body_len_claimed = n;
+    req->body = p ? (forge_str){p, n} : FORGE_STR_NULL;
+}
