@@ -299,6 +299,21 @@ static void test_start_timeout_from_config(void **state)
     assert_string_equal(trail(), "!slow");
 }
 
+static void test_bad_timeout_config(void **state)
+{
+    forge_app *app = *state;
+    forge_error err;
+    const char *yaml = "services:\n  stop_timeout: soon\n";
+    assert_int_equal(forge_config_load_string(forge_app_config(app), yaml, strlen(yaml),
+                                              FORGE_CONFIG_YAML, &err),
+                     0);
+    add(app, "a", 0, NULL);
+    assert_true(forge_app_start(app, &err) < 0);
+    assert_string_equal(err.key, "services.stop_timeout");
+    assert_non_null(strstr(err.message, "services.stop_timeout"));
+    assert_int_equal(nevents, 0);
+}
+
 static void test_stop_timeout(void **state)
 {
     forge_app *app = *state;
@@ -608,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_start_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_timeout_from_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_timeout_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hooks_order_and_priorities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_before_start_hook_aborts, setup, teardown),
