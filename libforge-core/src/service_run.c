@@ -136,9 +136,9 @@ static int start_locked(forge_app *app, forge_error *err)
     free(order);
     if (rc == 0) {
         rc = forge__middleware_start(app, err);
-        if (rc)
-            forge_error_wrap(err, rc, "middleware failed to start");
-        else
+        if (rc && err && !err->message[0]) /* route.c names the middleware; keep it */
+            forge_error_set(err, rc, "middleware failed to start");
+        else if (rc == 0)
             s->middleware_started = true;
     }
     if (rc == 0)

@@ -422,6 +422,48 @@ static void test_reentry_refused(void **state)
     assert_int_equal(forge_app_service_state(app, "s"), FORGE_SERVICE_RUNNING);
 }
 
+static int mw_start(forge_app *app, void *udata, forge_error *err)
+{
+    event("mw+%s", udata);
+    return strcmp(udata, "bad") == 0 ? forge_error_set(err, FORGE_EIO, "no port") : 0;
+}
+
+static void mw_stop(forge_app *app, void *udata)
+{
+    event("mw-%s", udata);
+}
+
+/* Middleware starts after the services and after-start hooks see it; it stops before them. */
+static void test_middleware_around_services(void **state)
+{
+    forge_app *app = *state;
+    forge_error err;
+    add(app, "db", 0, NULL);
+    forge_middleware mw = {.name = "m", .on_start = mw_start, .on_stop = mw_stop, .udata = "m"};
+    assert_int_equal(forge_app_use(app, &mw, &err), 0);
+    forge_app_hook(app, FORGE_PHASE_AFTER_START, 0, hook, "aft", NULL);
+    forge_app_hook(app, FORGE_PHASE_BEFORE_STOP, 0, hook, "bst", NULL);
+    assert_int_equal(forge__routes_finalize(app, &err), 0);
+    assert_int_equal(forge_app_start(app, &err), 0);
+    forge_app_stop(app);
+    assert_string_equal(trail(), "+db mw+m h:aft h:bst mw-m -db");
+}
+
+static void test_middleware_failure_rolls_back(void **state)
+{
+    forge_app *app = *state;
+    forge_error err;
+    add(app, "db", 0, NULL);
+    forge_middleware mw = {.name = "bad", .on_start = mw_start, .on_stop = mw_stop, .udata = "bad"};
+    assert_int_equal(forge_app_use(app, &mw, &err), 0);
+    assert_int_equal(forge__routes_finalize(app, &err), 0);
+    assert_int_equal(forge_app_start(app, &err), FORGE_EIO);
+    assert_string_equal(trail(), "+db mw+bad -db");
+    assert_string_equal(err.message, "middleware bad failed to start");
+    assert_string_equal(err.cause, "no port");
+    assert_int_equal(forge_app_service_state(app, "db"), FORGE_SERVICE_STOPPED);
+}
+
 static void test_per_machine(void **state)
 {
     forge_app *app = *state;
@@ -629,6 +671,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_before_start_hook_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_after_start_hook_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reentry_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_middleware_around_services, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_middleware_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_machine_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_service_cannot_need_per_machine, setup, teardown),
