@@ -99,7 +99,6 @@ static int check_entry(const struct forge_app_entry *e, const char *where, forge
     return FORGE_OK;
 }
 
-int forge_log_configure(forge_log *log, forge_config *cfg, forge_error *err); /* MERGE: log.h */
 
 static int load_config(forge_app *app, const char *path, const char *text, forge_error *err)
 {
