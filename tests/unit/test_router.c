@@ -284,6 +284,7 @@ static void test_decoding(void **state)
     add_ok(r, GET, "/users/new", NULL);
     add_ok(r, GET, "/caf%C3%A9/menu", NULL);
     add_ok(r, GET, "/a+b", NULL);
+    add_ok(r, GET, "/100%25", NULL);
     lk l;
     assert_int_equal(look(r, GET, "/users/a%20b", &l), 0);
     expect_param(&l, "id", "a b");
@@ -305,6 +306,11 @@ static void test_decoding(void **state)
     assert_string_equal(which(r, GET, "/caf\xc3\xa9/menu"), "/caf%C3%A9/menu");
     assert_string_equal(which(r, GET, "/a+b"), "/a+b");
     assert_string_equal(which(r, GET, "/a%2Bb"), "/a+b");
+    /* A literal '%' in a pattern is matched by its escape only. */
+    assert_string_equal(which(r, GET, "/100%25"), "/100%25");
+    assert_string_equal(which(r, GET, "/100%"), "404");
+    assert_string_equal(which(r, GET, "/100%2"), "404");
+    assert_string_equal(which(r, GET, "/100%2525"), "404");
     /* ...but an encoded '/' is never a separator. */
     assert_string_equal(which(r, GET, "/users%2Fnew"), "404");
     assert_string_equal(which(r, GET, "%2Fusers/new"), "404");
@@ -316,6 +322,10 @@ static void test_decoding(void **state)
     assert_int_equal(look(r, GET, "/users/%", &l), FORGE_EPARSE);
     assert_int_equal(look(r, GET, "/users/a%00b", &l), FORGE_EPARSE);
     assert_int_equal(look(r, GET, "/us%zzers/new", &l), FORGE_ENOENT);
+    /* A raw NUL in a parameter is refused too: values are C strings. */
+    l.m.buf = l.buf;
+    l.m.cap = sizeof(l.buf);
+    assert_int_equal(forge_router_lookup(r, GET, "/users/a\0b", 10, &l.m), FORGE_EPARSE);
     assert_int_equal(look(r, GET, "/users/%6", &l), FORGE_EPARSE);
     forge_router_free(r);
 }

@@ -81,7 +81,7 @@ FORGE_API int forge_router_add(forge_router *r, forge_method method, const char 
  * Returns FORGE_OK (m->value set), FORGE_ENOENT (no path matches; also a path
  * not starting with '/'), FORGE_EMETHOD (the path matches, the method does
  * not; m->allowed says which do: answer 405 with Allow, or OPTIONS),
- * FORGE_EPARSE (a malformed percent escape or an encoded NUL in a matched
+ * FORGE_EPARSE (a malformed percent escape or a NUL byte (encoded or raw) in a matched
  * parameter: answer 400) or FORGE_ETOOBIG (m->buf too small for the decoded
  * parameters). `method` may be FORGE_METHOD_UNKNOWN (then never FORGE_OK).
  * A HEAD request with no HEAD value but a GET value gets the GET value and
