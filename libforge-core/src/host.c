@@ -99,7 +99,6 @@ static int check_entry(const struct forge_app_entry *e, const char *where, forge
     return FORGE_OK;
 }
 
-
 static int load_config(forge_app *app, const char *path, const char *text, forge_error *err)
 {
     int rc = FORGE_OK;
