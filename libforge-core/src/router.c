@@ -120,6 +120,7 @@ static rnode *new_node(uint8_t kind, const char *prefix, size_t plen)
         memcpy(p, prefix, plen);
         n->prefix = p;
         n->plen = (uint32_t)plen;
+        n->pct = memchr(p, '%', plen) != NULL;
     }
     return n;
 }
@@ -131,7 +132,8 @@ static int add_kid(rnode *n, rnode *k)
     if (!kids)
         return FORGE_ENOMEM;
     n->kids = kids;
-    uint8_t *idx = realloc((void *)n->idx, n->nkids + 1u);
+    /* 16-byte steps: lookups read the index a block of 16 at a time */
+    uint8_t *idx = realloc((void *)n->idx, (n->nkids + 1u + 15u) & ~15u);
     if (!idx)
         return FORGE_ENOMEM;
     n->idx = idx;
@@ -154,7 +156,7 @@ static rnode *split(rnode *n, int i, size_t c)
     rnode *mid = new_node(RNODE_STATIC, k->prefix, c);
     char *rest = malloc(k->plen - c);
     rnode **kids = malloc(sizeof(*kids));
-    uint8_t *idx = malloc(1);
+    uint8_t *idx = calloc(1, 16);
     if (!mid || !rest || !kids || !idx) {
         if (mid)
             free((void *)mid->prefix);
@@ -165,6 +167,7 @@ static rnode *split(rnode *n, int i, size_t c)
     free((void *)k->prefix);
     k->prefix = rest;
     k->plen -= (uint32_t)c;
+    k->pct = memchr(rest, '%', k->plen) != NULL;
     kids[0] = k;
     idx[0] = (uint8_t)rest[0];
     mid->kids = kids;

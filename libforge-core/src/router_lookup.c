@@ -25,6 +25,9 @@
 #include "router_tree.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 typedef struct span {
     const rnode *node; /* the param/wild node: gives the name */
@@ -60,7 +63,11 @@ static inline int escaped(const search *s, size_t pos)
     return hi << 4 | lo;
 }
 
-/* Compare `k`'s prefix with the path at `*pos` decoding escapes; advance on success. */
+/*
+ * Compare `k`'s prefix with the path at `*pos` decoding escapes; advance on
+ * success. A raw '%' in the path always starts an escape, never stands for
+ * itself.
+ */
 static bool match_encoded(const rnode *k, const search *s, size_t *pos)
 {
     size_t p = *pos;
@@ -82,24 +89,60 @@ static bool match_encoded(const rnode *k, const search *s, size_t *pos)
     return true;
 }
 
+/*
+ * Position of byte `c` in the first-byte index of a node, or -1. The index
+ * is allocated in 16-byte steps (router.c), so whole 16-byte blocks can be
+ * read; bytes past `n` are masked off.
+ */
+static inline int kid_of(const uint8_t *idx, unsigned n, int c)
+{
+#if defined(__SSE2__)
+    __m128i key = _mm_set1_epi8((char)c);
+    for (unsigned i = 0; i < n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(idx + i));
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, key));
+        if (n - i < 16)
+            mask &= (1u << (n - i)) - 1;
+        if (mask)
+            return (int)(i + (unsigned)__builtin_ctz(mask));
+    }
+    return -1;
+#else
+    for (unsigned i = 0; i < n; i++)
+        if (idx[i] == c)
+            return (int)i;
+    return -1;
+#endif
+}
+
 /* The static child of `n` matching the path at `*pos`, which is advanced past it. */
 static inline const rnode *static_kid(const rnode *n, const search *s, size_t *pos)
 {
     int c = (unsigned char)s->path[*pos];
     if (c == '%' && (c = escaped(s, *pos)) < 0)
         return NULL;
-    const uint8_t *idx = n->idx;
-    for (uint16_t i = 0, nk = n->nkids; i < nk; i++) {
-        if (idx[i] != c)
-            continue;
-        const rnode *k = n->kids[i];
-        if (s->len - *pos >= k->plen && memcmp(s->path + *pos, k->prefix, k->plen) == 0) {
-            *pos += k->plen;
+    int i = kid_of(n->idx, n->nkids, c);
+    if (i < 0)
+        return NULL;
+    const rnode *k = n->kids[i];
+    /*
+     * Raw comparison is exact when the prefix holds no '%': equal bytes then
+     * mean the path has no escape there. Prefixes are short: a loop beats a
+     * call to memcmp. Byte 0 is known equal unless it came from an escape,
+     * in which case the loop fails on the '%' and the decoding compare runs.
+     */
+    const char *p = s->path + *pos, *q = k->prefix;
+    uint32_t len = k->plen;
+    if (!k->pct && s->len - *pos >= len) {
+        uint32_t j = 1;
+        while (j < len && p[j] == q[j])
+            j++;
+        if (j == len && p[0] == q[0]) {
+            *pos += len;
             return k;
         }
-        return match_encoded(k, s, pos) ? k : NULL;
     }
-    return NULL;
+    return match_encoded(k, s, pos) ? k : NULL;
 }
 
 /* Does `n`, reached at the end of the path, satisfy the lookup? */
@@ -183,6 +226,23 @@ static const char *any_pattern(const rnode *n)
     return NULL;
 }
 
+/*
+ * Copy `n` raw bytes to `out` (room for n + 1), stopping at the first '%' or
+ * NUL; returns how many were copied. Values are short: a byte loop beats
+ * memchr + memcpy here.
+ */
+static inline size_t copy_plain(const char *raw, size_t n, char *out)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        char c = raw[i];
+        if (c == '%' || c == '\0')
+            break;
+        out[i] = c;
+    }
+    return i;
+}
+
 /* Decode the spans into m->buf, each value NUL-terminated. */
 static int decode_params(const search *s, forge_match *m)
 {
@@ -195,14 +255,12 @@ static int decode_params(const search *s, forge_match *m)
         char *out = m->buf + used;
         size_t room = m->cap - used;
         long n;
-        if (!memchr(raw, '%', sp->len)) {
-            if (room <= sp->len)
-                return FORGE_ETOOBIG;
-            memcpy(out, raw, sp->len);
+        if (room > sp->len && copy_plain(raw, sp->len, out) == sp->len) {
             n = (long)sp->len;
         } else {
+            /* escapes, a NUL, or maybe too little room: the full decoder says which */
             n = forge_pct_decode(raw, sp->len, out, room ? room - 1 : 0, false);
-            if (n == FORGE_EINVAL) /* %00: as malformed as a bad escape for a path */
+            if (n == FORGE_EINVAL) /* a NUL byte: as malformed as a bad escape in a path */
                 return FORGE_EPARSE;
             if (n < 0)
                 return (int)n;
