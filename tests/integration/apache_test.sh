@@ -436,5 +436,39 @@ else
   bad "apache2 (mpm_prefork) starts with mod_forge"
 fi
 
+# ------------------------------------------------------ forge run --host apache
+echo "== forge run --host apache on 127.0.0.1:18104"
+FORGE="$BUILD/bin/forge"
+if [ -x "$FORGE" ]; then
+  TMPDIR="$DIR/tmp" "$FORGE" run --host apache --app "$LIB/hello.so" --config "$APP_CONF" \
+    --listen 127.0.0.1:18104 --workers 2 >"$DIR/run.out" 2>&1 &
+  run_pid=$!
+  for _ in $(seq 100); do grep -q "serving" "$DIR/run.out" && break; sleep 0.1; done
+  expect_match "forge run prints the URL when ready" "$(cat "$DIR/run.out")" "http://127.0.0.1:18104/"
+  BASE="http://127.0.0.1:18104"
+  req GET /users/5
+  expect_eq "forge run: GET /users/5" "$STATUS/$BODY" '200/{"id":"5"}'
+  head -c $((2 * 1024 * 1024)) "$DIR/8m.bin" >"$DIR/2m.bin"
+  req POST /echo -H "Content-Type: application/octet-stream" --data-binary "@$DIR/2m.bin"
+  expect_eq "forge run: --config applies (2 MiB body under an 8m limit)" "$STATUS" 200
+  unset BASE
+  kill -TERM "$run_pid"
+  for _ in $(seq 150); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$run_pid" 2>/dev/null; then
+    bad "forge run stops on SIGTERM"
+    kill -KILL "$run_pid"
+  else
+    wait "$run_pid"
+    expect_eq "forge run stops on SIGTERM with status 0" "$?" 0
+  fi
+  expect_match "forge run stopped apache gracefully" "$(cat "$DIR/run.out")" "apache stopped"
+  expect_eq "forge run removed its temporary directory" "$(ls -d "$DIR"/tmp/forge-run-* 2>/dev/null | wc -l)" 0
+  expect_eq "forge run left no apache2 running" "$(pgrep -f "forge-run-.*/httpd.conf" | wc -l)" 0
+  out=$("$FORGE" run --host apache --app "$LIB/hello.so" --listen 0.0.0.0:18105 2>&1)
+  expect_match "forge run refuses a non-loopback address" "$out" "not a loopback address"
+else
+  bad "forge run: $FORGE is not built"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
