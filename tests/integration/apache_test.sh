@@ -7,7 +7,8 @@
 # (Content-Length and chunked) and 413 past the limit, blocking routes under
 # concurrency, async and streamed responses, malformed requests, `apache2 -t`
 # on bad configurations, and a graceful restart under load that must lose no
-# request. Then a few checks under mpm_prefork (127.0.0.1:18101).
+# request. Then a few checks under mpm_prefork (127.0.0.1:18101) and
+# mpm_worker (18107), the migration example (18106) and `forge run` (18104).
 # Prints "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +17,7 @@ LIB=$(cd "$BUILD/lib" 2>/dev/null && pwd) || { echo "apache_test: no $BUILD/lib"
 MODDIR=/usr/lib/apache2/modules
 PORT=18100
 PORT_PREFORK=18101
+PORT_WORKER=18107
 
 if ! command -v apache2 >/dev/null || [ ! -f "$MODDIR/mod_mpm_event.so" ]; then
   echo "apache_test: FAILED: apache2 is not installed (scripts/deps.sh installs it)"
@@ -62,7 +64,7 @@ USERLINE=""
 write_conf() {
   local file=$1 mpm=$2 port=$3 extra=${4:-}
   local mpmconf
-  if [ "$mpm" = event ]; then
+  if [ "$mpm" = event ] || [ "$mpm" = worker ]; then
     mpmconf=$'StartServers 2\nServerLimit 4\nThreadsPerChild 25\nMaxRequestWorkers 50\nMinSpareThreads 1\nMaxSpareThreads 50'
   else
     mpmconf=$'StartServers 3\nMinSpareServers 1\nMaxSpareServers 5\nServerLimit 8\nMaxRequestWorkers 8'
@@ -416,38 +418,44 @@ stop "$E"
 expect_eq "clean stop: no crash in the error log" "$(grep -ciE 'segmentation|signal 11|signal 6|AH00052|AddressSanitizer|runtime error' "$E.error.log")" 0
 
 # ---------------------------------------------------------------- mpm_prefork
-echo "== mpm_prefork on 127.0.0.1:$PORT_PREFORK"
-P="$DIR/prefork.conf"
-write_conf "$P" prefork "$PORT_PREFORK" "$FORGE_LOCATIONS"
-if start "$P" "$PORT_PREFORK"; then
-  ok "apache2 (mpm_prefork) starts with mod_forge"
-  BASE="http://127.0.0.1:$PORT_PREFORK"
+# a few checks under another MPM: mpm_checks MPM PORT
+mpm_checks() {
+  local mpm=$1 port=$2 conf="$DIR/$1.conf"
+  echo "== mpm_$mpm on 127.0.0.1:$port"
+  write_conf "$conf" "$mpm" "$port" "$FORGE_LOCATIONS"
+  if ! start "$conf" "$port"; then
+    bad "apache2 (mpm_$mpm) starts with mod_forge"
+    return
+  fi
+  ok "apache2 (mpm_$mpm) starts with mod_forge"
+  BASE="http://127.0.0.1:$port"
   req GET /hello
-  expect_eq "prefork: GET /hello" "$STATUS/$BODY" "200/hello"
-  req POST /echo -H "Content-Type: text/x-p" --data-binary "prefork body"
-  expect_eq "prefork: POST /echo" "$STATUS/$BODY/$(header Content-Type)" "200/prefork body/text/x-p"
+  expect_eq "$mpm: GET /hello" "$STATUS/$BODY" "200/hello"
+  req POST /echo -H "Content-Type: text/x-p" --data-binary "$mpm body"
+  expect_eq "$mpm: POST /echo" "$STATUS/$BODY/$(header Content-Type)" "200/$mpm body/text/x-p"
   req GET /async
-  expect_eq "prefork: GET /async" "$BODY" async
+  expect_eq "$mpm: GET /async" "$BODY" async
   req GET /stream
-  expect_eq "prefork: GET /stream" "$BODY" $'chunk 1\nchunk 2\nchunk 3'
-  for i in 1 2; do curl -s -o "$DIR/pslow.$i" "$BASE/slow?ms=800" & done
+  expect_eq "$mpm: GET /stream" "$BODY" $'chunk 1\nchunk 2\nchunk 3'
+  for i in 1 2; do curl -s -o "$DIR/$mpm-slow.$i" "$BASE/slow?ms=800" & done
   sleep 0.2
   req GET /hello
-  expect_eq "prefork: /hello answers while /slow blocks" "$STATUS" 200
+  expect_eq "$mpm: /hello answers while /slow blocks" "$STATUS" 200
   wait
-  expect_eq "prefork: /slow answered" "$(cat "$DIR/pslow.1")$(cat "$DIR/pslow.2")" "slowslow"
+  expect_eq "$mpm: /slow answered" "$(cat "$DIR/$mpm-slow.1")$(cat "$DIR/$mpm-slow.2")" "slowslow"
   req GET /native
-  expect_eq "prefork: native location" "$BODY" hello
-  apache2 -f "$P" -k graceful
+  expect_eq "$mpm: native location" "$BODY" hello
+  apache2 -f "$conf" -k graceful
   sleep 1
   req GET /hello
-  expect_eq "prefork: serves after a graceful restart" "$STATUS/$BODY" "200/hello"
+  expect_eq "$mpm: serves after a graceful restart" "$STATUS/$BODY" "200/hello"
   unset BASE
-  stop "$P"
-  expect_eq "prefork: no child failed to start the app" "$(grep -c 'could not start app' "$P.error.log")" 0
-else
-  bad "apache2 (mpm_prefork) starts with mod_forge"
-fi
+  stop "$conf"
+  expect_eq "$mpm: no child failed to start the app" "$(grep -c 'could not start app' "$conf.error.log")" 0
+  expect_eq "$mpm: no crash in the error log" "$(grep -ciE 'AH00052|AddressSanitizer|runtime error' "$conf.error.log")" 0
+}
+mpm_checks prefork "$PORT_PREFORK"
+mpm_checks worker "$PORT_WORKER"
 
 # ------------------------------------- migration/apache-handler.md: before, after
 echo "== migration example: native module (before) and Forge app (after) on 127.0.0.1:18106"
