@@ -53,13 +53,14 @@ void forge__middleware_stop(forge_app *app);
 struct forge__shm *forge__shm_new(void);
 void forge__shm_free(struct forge__shm *s);
 /* Map every reservation (via alloc, or mmap when alloc is NULL). */
-int forge__shm_map_all(struct forge__shm *s, void *(*alloc)(void *hctx, const char *name,
-                       size_t size), void *hctx, forge_error *err);
+int forge__shm_map_all(struct forge__shm *s,
+                       void *(*alloc)(void *hctx, const char *name, size_t size), void *hctx,
+                       forge_error *err);
 
 /* ---- runtime.c ---- */
 typedef struct forge__runtime_opts {
-    int pool_threads;      /* runtime.pool_threads, default 4 */
-    size_t pool_queue_max; /* runtime.pool_queue_max, default 4096 */
+    int pool_threads;              /* runtime.pool_threads, default 4 */
+    size_t pool_queue_max;         /* runtime.pool_queue_max, default 4096 */
     const char *machine_lock_path; /* NULL: no per-machine services to run */
     /* Called on the runtime thread when this worker gains / loses the machine lock. */
     void (*on_leader)(forge_app *app, bool leader);
