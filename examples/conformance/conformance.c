@@ -88,8 +88,9 @@ static int query(forge_req *req, void *udata)
     key[name.n] = '\0';
     size_t n = forge_req_query_values(req, key, v, MAX_VALUES);
     json_t *vals = str_array(v, n < MAX_VALUES ? n : MAX_VALUES);
-    return send_json(req, 200, json_pack("{s:o*,s:i,s:s%}", "values", vals, "count", (json_int_t)n,
-                                         "raw", STR_ARG(q)));
+    return send_json(
+        req, 200,
+        json_pack("{s:o*,s:i,s:s%}", "values", vals, "count", (json_int_t)n, "raw", STR_ARG(q)));
 }
 
 static int header(forge_req *req, void *udata)

@@ -87,10 +87,10 @@ static int handler(forge_req *req, void *udata)
 
 int conf_mw_register(forge_app *app, forge_error *err)
 {
-    forge_middleware outer = {.name = "outer", .priority = 10, .before = before, .after = after,
-                              .udata = "outer"};
-    forge_middleware inner = {.name = "inner", .priority = 20, .before = before, .after = after,
-                              .udata = "inner"};
+    forge_middleware outer = {
+        .name = "outer", .priority = 10, .before = before, .after = after, .udata = "outer"};
+    forge_middleware inner = {
+        .name = "inner", .priority = 20, .before = before, .after = after, .udata = "inner"};
     forge_middleware group = {.name = "group", .before = before, .after = after, .udata = "group"};
     /* Registered inner first: the order must come from the priorities. */
     int rc;

@@ -54,14 +54,14 @@ static void send_response(const forge_test_response *res)
 {
     json_t *hs = json_array();
     for (size_t i = 0; hs && i < res->nheaders; i++)
-        json_array_append_new(hs, json_pack("[s%,s%]", res->headers[i].name.p,
-                                            res->headers[i].name.n, res->headers[i].value.p,
-                                            res->headers[i].value.n));
-    json_t *o = json_pack("{s:i,s:o*,s:I,s:I,s:I,s:b,s:b,s:I}", "status", res->status, "headers",
-                          hs, "content_length", (json_int_t)res->content_length, "nchunks",
-                          (json_int_t)res->nchunks, "nflushes", (json_int_t)res->nflushes,
-                          "complete", res->complete, "async", res->async, "body_len",
-                          (json_int_t)res->body_len);
+        json_array_append_new(hs,
+                              json_pack("[s%,s%]", res->headers[i].name.p, res->headers[i].name.n,
+                                        res->headers[i].value.p, res->headers[i].value.n));
+    json_t *o =
+        json_pack("{s:i,s:o*,s:I,s:I,s:I,s:b,s:b,s:I}", "status", res->status, "headers", hs,
+                  "content_length", (json_int_t)res->content_length, "nchunks",
+                  (json_int_t)res->nchunks, "nflushes", (json_int_t)res->nflushes, "complete",
+                  res->complete, "async", res->async, "body_len", (json_int_t)res->body_len);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!line) {
@@ -85,8 +85,8 @@ static char **header_lines(json_t *hs, char ***out)
         json_t *h = json_array_get(hs, i);
         if (!json_is_string(json_array_get(h, 0)) || !json_is_string(json_array_get(h, 1)))
             return NULL;
-        bytes += json_string_length(json_array_get(h, 0)) +
-                 json_string_length(json_array_get(h, 1)) + 3;
+        bytes +=
+            json_string_length(json_array_get(h, 0)) + json_string_length(json_array_get(h, 1)) + 3;
     }
     char **v = malloc((n + 1) * sizeof(char *) + bytes);
     if (!v)
