@@ -8,6 +8,7 @@ PKGS=(
   libjansson-dev libyaml-dev libuv1-dev libssl-dev libcmocka-dev libsqlite3-dev
   nginx nginx-dev apache2 apache2-dev kore
   wrk curl openssl python3 valgrind
+  libcurl4-openssl-dev libargon2-dev
 )
 
 missing=()
