@@ -60,13 +60,13 @@ int forge__shm_map_all(struct forge__shm *s,
                        forge_error *err);
 
 /* ---- observe.c: one-line hooks from app.c, route_finalize.c and host_worker.c ---- */
-int forge__observe_attach(forge_app *app);                     /* forge_app_new */
-void forge__observe_free(forge_app *app);                      /* forge_app_free */
-int forge__observe_install(forge_app *app, forge_error *err);  /* routes finalize */
-int forge__observe_mapped(forge_app *app, forge_error *err);   /* after the shm mapping */
-void forge__observe_worker_start(forge_app *app);              /* services started */
-void forge__observe_worker_stop(forge_app *app);               /* before services stop */
-void forge__accesslog_emit(forge_req *req);                    /* the access log middleware */
+int forge__observe_attach(forge_app *app);                    /* forge_app_new */
+void forge__observe_free(forge_app *app);                     /* forge_app_free */
+int forge__observe_install(forge_app *app, forge_error *err); /* routes finalize */
+int forge__observe_mapped(forge_app *app, forge_error *err);  /* after the shm mapping */
+void forge__observe_worker_start(forge_app *app);             /* services started */
+void forge__observe_worker_stop(forge_app *app);              /* before services stop */
+void forge__accesslog_emit(forge_req *req);                   /* the access log middleware */
 
 /* ---- service_health.c: one service's health (per-machine ones not here: *skipped) ---- */
 forge_health forge__service_health(forge_app *app, const char *name, bool *skipped,
