@@ -99,8 +99,6 @@ static int check_entry(const struct forge_app_entry *e, const char *where, forge
     return FORGE_OK;
 }
 
-int forge_log_configure(forge_log *log, forge_config *cfg, forge_error *err); /* MERGE: log.h */
-
 static int load_config(forge_app *app, const char *path, const char *text, forge_error *err)
 {
     int rc = FORGE_OK;
@@ -110,9 +108,28 @@ static int load_config(forge_app *app, const char *path, const char *text, forge
         rc = forge_config_load_file(app->config, path, err);
     if (rc == FORGE_OK)
         rc = forge_config_apply_env(app->config, err);
+    if (rc == FORGE_OK && forge_config_check_core(app->config, err) < 0) {
+        /* Type and range errors of the core sections are config errors to a host. */
+        rc = FORGE_ECONFIG;
+        if (err)
+            err->code = rc;
+    }
     if (rc == FORGE_OK)
         rc = forge_log_configure(app->log, app->config, err);
     return rc;
+}
+
+/*
+ * Keys no area declared are most often typos. Until every area binds its
+ * section through a schema, they are reported as a warning naming each key
+ * (with a suggestion), not refused.
+ */
+static void warn_unknown_keys(forge_app *app)
+{
+    forge_error uerr;
+    forge_error_clear(&uerr);
+    if (forge_config_check_unknown(app->config, &uerr) < 0)
+        forge_logf(app->log, FORGE_LOG_WARN, NULL, "config: %s", uerr.message);
 }
 
 forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entry, void *dl,
@@ -146,6 +163,8 @@ forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entr
     }
     if (rc == FORGE_OK)
         rc = forge__routes_finalize(app, err);
+    if (rc == FORGE_OK)
+        warn_unknown_keys(app);
     if (rc < 0) {
         if (err && !err->code)
             err->code = rc;
@@ -167,6 +186,12 @@ forge_app *forge_host_load_entry(forge_host *host, const struct forge_app_entry 
 
 forge_app *forge_host_load(forge_host *host, const char *so_path, const char *config_path,
                            forge_error *err)
+{
+    return forge__host_load_so(host, so_path, config_path, NULL, err);
+}
+
+forge_app *forge__host_load_so(forge_host *host, const char *so_path, const char *config_path,
+                               const char *config_text, forge_error *err)
 {
     if (!host || !so_path) {
         forge_error_set(err, FORGE_EINVAL, "host load: no host or app path");
@@ -194,7 +219,7 @@ forge_app *forge_host_load(forge_host *host, const char *so_path, const char *co
         dlclose(dl);
         return NULL;
     }
-    forge_app *app = forge__host_load(host, entry, dl, so_path, config_path, NULL, err);
+    forge_app *app = forge__host_load(host, entry, dl, so_path, config_path, config_text, err);
     if (!app)
         dlclose(dl);
     return app;

@@ -238,6 +238,8 @@ struct forge_host {
 forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entry, void *dl,
                             const char *so_path, const char *config_path, const char *config_text,
                             forge_error *err);
+forge_app *forge__host_load_so(forge_host *host, const char *so_path, const char *config_path,
+                               const char *config_text, forge_error *err);
 const forge_host_ops *forge__host_ops(const forge_host *host);
 
 /* ---- request id ---- */

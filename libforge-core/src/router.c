@@ -120,6 +120,7 @@ static rnode *new_node(uint8_t kind, const char *prefix, size_t plen)
         memcpy(p, prefix, plen);
         n->prefix = p;
         n->plen = (uint32_t)plen;
+        n->pct = memchr(p, '%', plen) != NULL;
     }
     return n;
 }
@@ -165,6 +166,7 @@ static rnode *split(rnode *n, int i, size_t c)
     free((void *)k->prefix);
     k->prefix = rest;
     k->plen -= (uint32_t)c;
+    k->pct = memchr(rest, '%', k->plen) != NULL;
     kids[0] = k;
     idx[0] = (uint8_t)rest[0];
     mid->kids = kids;

@@ -43,10 +43,12 @@ typedef struct rnode {
     struct rnode *param; /* `:name` child, or NULL */
     struct rnode *wild;  /* `*name` child, or NULL */
     rleaf *leaf;         /* values, when a pattern ends here */
+    bool pct;            /* prefix holds a '%' (from "%25"): raw memcmp could match a
+                            path's escape as a literal '%', so always compare decoding */
     /* cold */
-    char *name; /* param / wildcard name, NUL-terminated */
-    uint32_t namelen;
     uint8_t kind; /* RNODE_* */
+    uint32_t namelen;
+    char *name;   /* param / wildcard name, NUL-terminated */
     char *origin; /* the first pattern that created this param/wild node */
 } rnode;
 

@@ -179,12 +179,9 @@ forge_test_host *forge_test_host_new_opts(const forge_test_opts *opts, forge_err
     if (th->host && opts->entry)
         app = forge__host_load(th->host, opts->entry, NULL, NULL, opts->config_path,
                                opts->config_text, err);
-    else if (th->host) {
-        app = forge_host_load(th->host, opts->so_path, NULL, err);
-        if (app && (opts->config_text || opts->config_path))
-            forge_logf(app->log, FORGE_LOG_WARN, NULL,
-                       "test host: config for an .so app is read from the environment only");
-    }
+    else if (th->host)
+        app =
+            forge__host_load_so(th->host, opts->so_path, opts->config_path, opts->config_text, err);
     if (app && forge_host_before_fork(th->host, err) == FORGE_OK &&
         (opts->no_worker || forge_host_worker_start(th->host, 0, 1, err) == FORGE_OK))
         return th;

@@ -12,6 +12,10 @@
 
 #include <forge/arena.h>
 
+/* Counting allocator (not under sanitizers: the tests using it skip there). */
+#include "alloc_count.h"
+#define HAVE_ALLOC_COUNT FORGE_ALLOC_COUNT_ENABLED
+
 #define ALIGN alignof(max_align_t)
 
 static void test_alignment_any_size(void **state)
@@ -82,6 +86,29 @@ static void test_reuse_without_malloc(void **state)
     assert_int_equal(forge_arena_mallocs(a), warm);
     assert_int_equal(forge_arena_used(a), 0);
     forge_arena_free(a);
+}
+
+/* The same, counted by the process's allocator rather than the arena's own counter. */
+static void test_reuse_counted_by_allocator(void **state)
+{
+    (void)state;
+#if HAVE_ALLOC_COUNT
+    forge_arena *a = forge_arena_new(4096);
+    for (int i = 0; i < 3; i++) {
+        request_like(a);
+        forge_arena_reset(a);
+    }
+    forge_alloc_count_begin();
+    for (int i = 0; i < 100; i++) {
+        request_like(a);
+        forge_arena_reset(a);
+    }
+    size_t n = forge_alloc_count_end();
+    assert_int_equal(n, 0);
+    forge_arena_free(a);
+#else
+    skip();
+#endif
 }
 
 static void test_small_requests_never_malloc(void **state)
@@ -176,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_alignment_any_size),
         cmocka_unit_test(test_allocations_do_not_overlap),
         cmocka_unit_test(test_reuse_without_malloc),
+        cmocka_unit_test(test_reuse_counted_by_allocator),
         cmocka_unit_test(test_small_requests_never_malloc),
         cmocka_unit_test(test_big_allocation_own_block),
         cmocka_unit_test(test_calloc_and_overflow),

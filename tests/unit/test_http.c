@@ -88,6 +88,8 @@ static void test_pct_decode(void **state)
     assert_int_equal(dec("% 1", false, out, sizeof(out)), FORGE_EPARSE);
     /* an encoded NUL is refused */
     assert_int_equal(dec("a%00b", false, out, sizeof(out)), FORGE_EINVAL);
+    /* and so is a raw one */
+    assert_int_equal(forge_pct_decode("a\0b", 3, out, sizeof(out), false), FORGE_EINVAL);
     /* an escape cut by the length is malformed even if the bytes follow */
     assert_int_equal(forge_pct_decode("%41", 2, out, sizeof(out), false), FORGE_EPARSE);
     /* capacity: exact fits, one less is too small; malformed input wins over size */

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +286,7 @@ static void test_decoding(void **state)
     add_ok(r, GET, "/users/new", NULL);
     add_ok(r, GET, "/caf%C3%A9/menu", NULL);
     add_ok(r, GET, "/a+b", NULL);
+    add_ok(r, GET, "/100%25", NULL);
     lk l;
     assert_int_equal(look(r, GET, "/users/a%20b", &l), 0);
     expect_param(&l, "id", "a b");
@@ -305,6 +308,11 @@ static void test_decoding(void **state)
     assert_string_equal(which(r, GET, "/caf\xc3\xa9/menu"), "/caf%C3%A9/menu");
     assert_string_equal(which(r, GET, "/a+b"), "/a+b");
     assert_string_equal(which(r, GET, "/a%2Bb"), "/a+b");
+    /* A literal '%' in a pattern is matched by its escape only. */
+    assert_string_equal(which(r, GET, "/100%25"), "/100%25");
+    assert_string_equal(which(r, GET, "/100%"), "404");
+    assert_string_equal(which(r, GET, "/100%2"), "404");
+    assert_string_equal(which(r, GET, "/100%2525"), "404");
     /* ...but an encoded '/' is never a separator. */
     assert_string_equal(which(r, GET, "/users%2Fnew"), "404");
     assert_string_equal(which(r, GET, "%2Fusers/new"), "404");
@@ -316,6 +324,10 @@ static void test_decoding(void **state)
     assert_int_equal(look(r, GET, "/users/%", &l), FORGE_EPARSE);
     assert_int_equal(look(r, GET, "/users/a%00b", &l), FORGE_EPARSE);
     assert_int_equal(look(r, GET, "/us%zzers/new", &l), FORGE_ENOENT);
+    /* A raw NUL in a parameter is refused too: values are C strings. */
+    l.m.buf = l.buf;
+    l.m.cap = sizeof(l.buf);
+    assert_int_equal(forge_router_lookup(r, GET, "/users/a\0b", 10, &l.m), FORGE_EPARSE);
     assert_int_equal(look(r, GET, "/users/%6", &l), FORGE_EPARSE);
     forge_router_free(r);
 }
@@ -653,6 +665,17 @@ static void test_github_table(void **state)
     forge_router_free(r);
 }
 
+static atomic_int thread_go;
+
+static void *alloc_on_thread(void *arg)
+{
+    while (!atomic_load(&thread_go))
+        ;
+    void *(*volatile m)(size_t) = malloc;
+    free(m(64));
+    return arg;
+}
+
 /* The counter really counts: otherwise a "zero allocations" result would prove nothing. */
 static void test_alloc_counter_counts(void **state)
 {
@@ -669,6 +692,18 @@ static void test_alloc_counter_counts(void **state)
     add_ok(r, GET, "/x/:y", NULL);
     forge_router_free(r);
     assert_true(forge_alloc_count_end() >= 3);
+    /* process-wide: another thread's allocation is counted, and only there */
+    pthread_t t;
+    atomic_store(&thread_go, 0);
+    assert_int_equal(pthread_create(&t, NULL, alloc_on_thread, NULL), 0);
+    forge_alloc_count_begin();
+    forge_alloc_count_begin_all();
+    atomic_store(&thread_go, 1);
+    pthread_join(t, NULL);
+    size_t all = forge_alloc_count_end_all();
+    size_t mine = forge_alloc_count_end();
+    assert_true(all >= 1);
+    assert_int_equal(mine, 0);
 }
 
 static void test_lookup_allocates_nothing(void **state)

@@ -23,6 +23,10 @@
 
 #include "runtime_impl.h"
 
+/* Counting allocator (not under sanitizers: the tests using it skip there). */
+#include "alloc_count.h"
+#define HAVE_ALLOC_COUNT FORGE_ALLOC_COUNT_ENABLED
+
 #define BOUND_MS 30000
 
 static void sleep_ms(long ms)
@@ -359,6 +363,51 @@ static void test_call_from_loop_is_not_inline(void **state)
     assert_int_equal(atomic_load(&c.step), 3);
     assert_int_equal(forge_runtime_call(c.rt, NULL, NULL), FORGE_EINVAL);
     forge__runtime_free(c.rt);
+}
+
+#if HAVE_ALLOC_COUNT
+static bool spares_at_least_101(void *p)
+{
+    forge_runtime *rt = p;
+    pthread_mutex_lock(&rt->mu);
+    bool ok = rt->nspare >= 101;
+    pthread_mutex_unlock(&rt->mu);
+    return ok;
+}
+#endif
+
+static void test_steady_state_submit_and_call_do_not_allocate(void **state)
+{
+    (void)state;
+#if HAVE_ALLOC_COUNT
+    forge_runtime *rt = rt_new(1, 256);
+    atomic_store(&counter, 0);
+    struct at_least a = {&counter, 0};
+    /*
+     * Each round holds the loop in a gated call while 100 more calls queue, so
+     * exactly 101 call nodes are in flight. Round 0 creates them; once they are
+     * all recycled, round 1 must take every node from the cache.
+     */
+    for (int round = 0; round < 2; round++) {
+        struct gate g = {0};
+        a.n += 200;
+        if (round == 1)
+            forge_alloc_count_begin();
+        assert_int_equal(forge_runtime_call(rt, gated_job, &g), 0);
+        for (int i = 0; i < 100; i++) {
+            assert_int_equal(forge_runtime_submit(rt, count_job, NULL), 0);
+            assert_int_equal(forge_runtime_call(rt, count_job, NULL), 0);
+        }
+        size_t n = round == 1 ? forge_alloc_count_end() : 0;
+        assert_int_equal(n, 0);
+        atomic_store(&g.open, 1);
+        assert_true(wait_until(reached, &a));
+        assert_true(wait_until(spares_at_least_101, rt));
+    }
+    forge__runtime_free(rt);
+#else
+    skip();
+#endif
 }
 
 /* ---- timers ---- */
@@ -862,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_stop_drains_pool_and_calls),
         cmocka_unit_test(test_calls_in_order_from_many_threads),
         cmocka_unit_test(test_call_from_loop_is_not_inline),
+        cmocka_unit_test(test_steady_state_submit_and_call_do_not_allocate),
         cmocka_unit_test(test_timers_fire_in_deadline_order),
         cmocka_unit_test(test_cancel_before_fire),
         cmocka_unit_test(test_repeat_then_cancel),

@@ -46,7 +46,8 @@ typedef struct forge_param {
 } forge_param;
 
 typedef struct forge_match {
-    /* in: scratch space for decoded parameter values (each takes its length + 1) */
+    /* in: scratch space for decoded parameter values (each takes its length + 1);
+       `len` bytes (the raw path's length) always suffice */
     char *buf;
     size_t cap;
     /* out (all written by every lookup) */
@@ -81,7 +82,7 @@ FORGE_API int forge_router_add(forge_router *r, forge_method method, const char 
  * Returns FORGE_OK (m->value set), FORGE_ENOENT (no path matches; also a path
  * not starting with '/'), FORGE_EMETHOD (the path matches, the method does
  * not; m->allowed says which do: answer 405 with Allow, or OPTIONS),
- * FORGE_EPARSE (a malformed percent escape or an encoded NUL in a matched
+ * FORGE_EPARSE (a malformed percent escape or a NUL byte (encoded or raw) in a matched
  * parameter: answer 400) or FORGE_ETOOBIG (m->buf too small for the decoded
  * parameters). `method` may be FORGE_METHOD_UNKNOWN (then never FORGE_OK).
  * A HEAD request with no HEAD value but a GET value gets the GET value and
