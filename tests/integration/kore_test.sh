@@ -115,21 +115,20 @@ EOF
   return 1
 }
 
-# raw PORT: sends stdin as is, prints everything the server sends until it
-# closes or goes quiet for 2 s.
 # raw PORT: sends stdin on one connection and prints everything the server
-# sends until it closes or goes quiet for 2 s. A line "@pause MS" in the
-# input is not sent: it waits MS milliseconds (reading meanwhile). Kore 4.1
-# does not pipeline (bytes after a request head in the same read are
-# dropped), so a second request on a connection follows a pause.
+# sends until it closes or goes quiet for 2 s. Lines of the input that say
+# "@pause MS" (wait MS milliseconds) or "@until TEXT" (wait until TEXT has
+# arrived) are not sent. Kore 4.1 does not pipeline (bytes after a request
+# head in the same read are dropped), so a second request on a connection
+# waits for a sign that the first one was read.
 cat >"$TMP/raw.py" <<'EOF'
 import re, socket, sys, time
-parts = re.split(rb"\n@pause (\d+)\n", sys.stdin.buffer.read())
+parts = re.split(rb"\n@(pause|until) ([^\n]*)\n", sys.stdin.buffer.read())
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 out = b""
-def drain(until):
+def drain(until, text=None):
     global out
-    while True:
+    while text is None or text not in out:
         left = until - time.monotonic()
         if left <= 0:
             return True
@@ -141,12 +140,22 @@ def drain(until):
         if not b:
             return False
         out += b
-for i, part in enumerate(parts):
-    if i % 2:
-        if not drain(time.monotonic() + int(part) / 1000):
-            break
-    elif part:
-        s.sendall(part)
+    return True
+i = 0
+while i < len(parts):
+    if i % 3 == 0:
+        if parts[i]:
+            s.sendall(parts[i])
+        i += 1
+        continue
+    verb, arg = parts[i], parts[i + 1]
+    i += 2
+    if verb == b"pause":
+        alive = drain(time.monotonic() + int(arg) / 1000)
+    else:
+        alive = drain(time.monotonic() + 5, arg.replace(b"\\n", b"\n"))
+    if not alive:
+        break
 drain(time.monotonic() + 2)
 sys.stdout.buffer.write(out)
 EOF
@@ -196,7 +205,7 @@ check_has "OPTIONS /hello 204" "HTTP/1.1 204" "$(cat "$TMP/h")"
 check_has "OPTIONS Allow" "Allow: GET" "$(cat "$TMP/h")"
 
 # HEAD: the GET head, no body, and the connection stays usable
-r=$(printf 'HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n\n@pause 300\nGET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' | raw "$P" | tr -d '\r')
+r=$(printf 'HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n\n@until content-length\nGET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' | raw "$P" | tr -d '\r')
 check "HEAD then GET on one connection: two responses" "2" "$(grep -c '^HTTP/1.1 200' <<<"$r")"
 check "HEAD has no body (the next response follows the head)" "hello" "$(tail -n1 <<<"$r")"
 check_has "HEAD content-length of GET" "content-length: 6" "$r"
@@ -219,10 +228,10 @@ check_has "stream with Connection: close says so" "connection: close" "$r"
 r=$(curl -s --http1.0 -D "$TMP/h" "$U/stream")
 check "HTTP/1.0 stream body (close-delimited)" "$(printf 'chunk 1\nchunk 2\nchunk 3')" "$r"
 if grep -qi "transfer-encoding" "$TMP/h"; then bad "HTTP/1.0 stream has no chunked framing"; else ok "HTTP/1.0 stream has no chunked framing"; fi
-r=$(printf 'HEAD /stream HTTP/1.1\r\nHost: t\r\n\r\n\n@pause 300\nGET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' | raw "$P" | tr -d '\r')
+r=$(printf 'HEAD /stream HTTP/1.1\r\nHost: t\r\n\r\n\n@until chunked\nGET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' | raw "$P" | tr -d '\r')
 check "HEAD /stream: no body, connection reusable" "hello" "$(tail -n1 <<<"$r")"
 # a request sent while a stream is still going is read once the stream ends
-r=$(printf 'GET /stream HTTP/1.1\r\nHost: t\r\n\r\n\n@pause 5\nGET /users/7 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' | raw "$P" | tr -d '\r')
+r=$(printf 'GET /stream HTTP/1.1\r\nHost: t\r\n\r\n\n@until chunk 1\nGET /users/7 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' | raw "$P" | tr -d '\r')
 check "request after a stream on one connection" '{"id":"7"}' "$(tail -n1 <<<"$r")"
 
 # ---- bodies ----
@@ -311,6 +320,33 @@ r=$(curl -s -X DELETE "$UP/probe/x")
 check "probe DELETE" "DELETE" "$(pj 'd["method"]')"
 r=$(curl -s "$UP/probe/")
 check "probe empty query" "" "$(pj 'd["query"]')"
+
+# ---- configuration errors stop Kore at startup, named ----
+# badconf FORGE.CONF-TEXT EXPECTED-MESSAGE [APP-CONFIG-TEXT]
+badconf() {
+  local dir=$TMP/bad$((++nbad)) out rc
+  mkdir -p "$dir"
+  printf 'server notls {\n\tbind 127.0.0.1 18139\n\ttls no\n}\nload %s\nworkers 1\npidfile %s/kore.pid\ndomain * {\n\tattach notls\n\troute ^/ forge_kore_page\n}\n' \
+    "$LIB/forge_kore.so" "$dir" >"$dir/kore.conf"
+  [ -n "$1" ] && printf '%s\n' "$1" >"$dir/forge.conf"
+  [ -n "${3:-}" ] && printf '%s\n' "$3" >"$dir/app.yaml"
+  out=$(cd "$dir" && TMPDIR=$dir timeout 10 kore -f -n -r -c "$dir/kore.conf" 2>&1)
+  rc=$?
+  if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -qF -- "$2" <<<"$out"; then
+    ok "bad config refused: $2"
+  else
+    bad "bad config refused: $2" "rc $rc: $(tail -n 3 <<<"$out")"
+    [ -f "$dir/kore.pid" ] && kill -TERM "$(cat "$dir/kore.pid")" 2>/dev/null
+  fi
+}
+nbad=0
+badconf "" "forge.conf: No such file or directory"
+badconf "ap $LIB/hello.so" 'forge.conf:1: unknown key "ap" (expected app or config)'
+badconf "# no app" "no app line"
+badconf "app $TMP/missing.so" "missing.so"
+badconf "app $LIB/forge_kore.so" "forge_app_entry"
+badconf "$(printf 'app %s\nconfig app.yaml' "$LIB/hello.so")" "http.max_body_size" 'http:
+  max_body_size: lots'
 
 # ---- migration/examples: the native Kore app and its Forge version agree ----
 MIG=$ROOT/migration/examples
