@@ -10,11 +10,10 @@
 
 int native_hello(struct http_request *);
 
-int
-native_hello(struct http_request *req)
+int native_hello(struct http_request *req)
 {
-	http_response_header(req, "content-type", "text/plain; charset=utf-8");
-	http_response(req, HTTP_STATUS_OK, "hello\n", 6);
+    http_response_header(req, "content-type", "text/plain; charset=utf-8");
+    http_response(req, HTTP_STATUS_OK, "hello\n", 6);
 
-	return (KORE_RESULT_OK);
+    return (KORE_RESULT_OK);
 }
