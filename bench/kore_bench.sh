@@ -10,14 +10,19 @@
 # the B/A ratio of each pair for both (CPU: A's time over B's), their
 # median and spread. Target: >= 0.95.
 #
-#   bash bench/kore_bench.sh [BUILD]     (PAIRS=4 SECS=5 by default)
+# Two Forge configurations, one Kore run each: "default" (the app's
+# defaults: request id, metrics, tracing; only the access log line is off,
+# Kore's accesslog being off too) and "lean" (request id, metrics and
+# tracing off as well), which leaves the binding and the core's dispatch.
+#
+#   bash bench/kore_bench.sh [BUILD]     (PAIRS=3 SECS=5 by default)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 LIB=$BUILD/lib
-PAIRS=${PAIRS:-4}
+PAIRS=${PAIRS:-3}
 SECS=${SECS:-5}
 
 for t in kore wrk; do
@@ -58,27 +63,13 @@ domain * {
 	route ^/ forge_kore_page
 }
 EOF
-echo "app $LIB/hello.so" >"$TMP/forge.conf"
-# Forge's per-request access log line would be this benchmark's main cost.
-printf 'http:\n  middleware:\n    access_log: false\nlog:\n  level: warn\n' >"$TMP/app.yaml"
-echo "config app.yaml" >>"$TMP/forge.conf"
-
-(cd "$TMP" && TMPDIR=$TMP exec kore -f -n -r -q -c "$TMP/kore.conf" >"$TMP/kore.log" 2>&1) &
-for _ in $(seq 1 100); do port_busy "$PORT" && break; sleep 0.1; done
-if ! port_busy "$PORT"; then
-  echo "kore_bench: kore did not start:"
-  cat "$TMP/kore.log"
-  exit 1
-fi
-PARENT=$(cat "$TMP/kore.pid")
-WORKER=$(pgrep -P "$PARENT" | head -n1)
+printf 'app %s\nconfig app.yaml\n' "$LIB/hello.so" >"$TMP/forge.conf"
 
 U=http://127.0.0.1:$PORT
-[ "$(curl -s "$U/native")" == "hello" ] || { echo "kore_bench: /native does not answer"; exit 1; }
-[ "$(curl -s "$U/hello")" == "hello" ] || { echo "kore_bench: /hello does not answer"; exit 1; }
+TCK=$(getconf CLK_TCK)
+WORKER=
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$WORKER/stat"; }
-TCK=$(getconf CLK_TCK)
 
 # run URL: prints "req/s us-cpu-per-request"
 run() {
@@ -92,29 +83,6 @@ run() {
     'BEGIN { printf "%.0f %.2f\n", r, (n > 0 ? t / hz / n * 1e6 : 0) }'
 }
 
-echo "kore_bench: Kore $(kore -v | cut -d' ' -f1), 1 worker, wrk -t1 -c32, $PAIRS pairs x ${SECS}s"
-wrk -t1 -c32 -d1s "$U/native" >/dev/null
-wrk -t1 -c32 -d1s "$U/hello" >/dev/null
-
-ratios=()
-cratios=()
-printf '%-5s %12s %10s %12s %10s %8s %8s\n' pair "native r/s" "us/req" "forge r/s" "us/req" "r/s B/A" "cpu A/B"
-for i in $(seq 1 "$PAIRS"); do
-  read -r a acpu < <(run "$U/native")
-  read -r b bcpu < <(run "$U/hello")
-  r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
-  cr=$(awk -v a="$acpu" -v b="$bcpu" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-  ratios+=("$r")
-  cratios+=("$cr")
-  printf '%-5s %12s %10s %12s %10s %8s %8s\n' "$i" "$a" "$acpu" "$b" "$bcpu" "$r" "$cr"
-done
-
-if grep -Eq "violation|\) gone" "$TMP/kore.log"; then
-  echo "kore_bench: a worker died during the run:"
-  grep -E "violation|\) gone" "$TMP/kore.log"
-  exit 1
-fi
-
 summary() { # summary LABEL RATIOS...
   local label=$1
   shift
@@ -126,5 +94,49 @@ summary() { # summary LABEL RATIOS...
         label, med, v[1], v[NR], NR
     }'
 }
-summary "forge/native req/s" "${ratios[@]}"
-summary "native/forge CPU per request" "${cratios[@]}"
+
+# variant NAME APP-YAML: one Kore, PAIRS alternating pairs
+variant() {
+  local name=$1 i a acpu b bcpu r cr ratios=() cratios=()
+  printf '%s' "$2" >"$TMP/app.yaml"
+  rm -f "$TMP/kore.pid"
+  (cd "$TMP" && TMPDIR=$TMP exec kore -f -n -r -q -c "$TMP/kore.conf" >"$TMP/kore.log" 2>&1) &
+  for _ in $(seq 1 100); do port_busy "$PORT" && [ -s "$TMP/kore.pid" ] && break; sleep 0.1; done
+  if ! port_busy "$PORT"; then
+    echo "kore_bench: kore did not start:"
+    cat "$TMP/kore.log"
+    return 1
+  fi
+  WORKER=$(pgrep -P "$(cat "$TMP/kore.pid")" | head -n1)
+  [ "$(curl -s "$U/native")" == "hello" ] || { echo "kore_bench: /native does not answer"; return 1; }
+  [ "$(curl -s "$U/hello")" == "hello" ] || { echo "kore_bench: /hello does not answer"; return 1; }
+  wrk -t1 -c32 -d1s "$U/native" >/dev/null
+  wrk -t1 -c32 -d1s "$U/hello" >/dev/null
+
+  echo "-- forge config: $name"
+  printf '%-5s %12s %10s %12s %10s %8s %8s\n' pair "native r/s" "us/req" "forge r/s" "us/req" "r/s B/A" "cpu A/B"
+  for i in $(seq 1 "$PAIRS"); do
+    read -r a acpu < <(run "$U/native")
+    read -r b bcpu < <(run "$U/hello")
+    r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
+    cr=$(awk -v a="$acpu" -v b="$bcpu" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+    ratios+=("$r")
+    cratios+=("$cr")
+    printf '%-5s %12s %10s %12s %10s %8s %8s\n' "$i" "$a" "$acpu" "$b" "$bcpu" "$r" "$cr"
+  done
+
+  kill -TERM "$(cat "$TMP/kore.pid")"
+  for _ in $(seq 1 50); do port_busy "$PORT" || break; sleep 0.1; done
+  sleep 0.3
+  if grep -Eq "violation|\) gone" "$TMP/kore.log"; then
+    echo "kore_bench: a worker died during the run:"
+    grep -E "violation|\) gone" "$TMP/kore.log"
+    return 1
+  fi
+  summary "$name: forge/native req/s" "${ratios[@]}"
+  summary "$name: native/forge CPU per request" "${cratios[@]}"
+}
+
+echo "kore_bench: Kore $(kore -v | cut -d' ' -f1), 1 worker, wrk -t1 -c32, $PAIRS pairs x ${SECS}s per config"
+variant default $'http:\n  middleware:\n    access_log: false\nlog:\n  level: warn\n' || exit 1
+variant lean $'http:\n  middleware:\n    access_log: false\n    request_id: false\nobserve:\n  metrics:\n    enabled: false\n  trace:\n    enabled: false\nlog:\n  level: warn\n' || exit 1
