@@ -297,6 +297,14 @@ m "long URI" 414 "GET /$long HTTP/1.1\r\nHost: t\r\n\r\n"
 m "Content-Length over http_body_max" 413 'POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n'
 check "served after malformed requests" "hello" "$(curl -s "$U/hello")"
 
+# ---- SIGHUP: Kore reloads its modules; the Forge app stays loaded ----
+kill -HUP "$(cat "$TMP/hello/kore.pid")"
+sleep 1
+check "after SIGHUP: /hello" "hello" "$(curl -s "$U/hello")"
+check "after SIGHUP: /slow on the pool" "slow" "$(curl -s "$U/slow?ms=50")"
+check "after SIGHUP: /stream" "$(printf 'chunk 1\nchunk 2\nchunk 3')" "$(curl -s "$U/stream")"
+check_has "after SIGHUP: module reloaded by Kore" "reloaded '$LIB/forge_kore.so'" "$(cat "$TMP/hello/kore.log")"
+
 # ---- request translation (probe app) ----
 start probe "$LIB/kore_probe.so" 1 || exit 1
 PP=$PORT
