@@ -90,6 +90,8 @@ workers $workers
 worker_death_policy terminate
 http_hsts_enable 0
 http_body_max 16777216
+http_body_disk_offload 1048576
+http_body_disk_path $dir/bodies
 http_keepalive_time 20
 pidfile $dir/kore.pid
 domain * {
@@ -240,7 +242,11 @@ head -c 8388609 /dev/urandom >"$TMP/8m1"
 head -c 16777217 /dev/zero >"$TMP/16m1"
 want=$(sha256sum <"$TMP/8m" | cut -d' ' -f1)
 got=$(curl -s -H 'Content-Type: application/octet-stream' --data-binary @"$TMP/8m" "$U/echo" | sha256sum | cut -d' ' -f1)
-check "8 MiB body echoed intact" "$want" "$got"
+check "8 MiB body echoed intact (offloaded to disk by Kore)" "$want" "$got"
+head -c 700000 /dev/urandom >"$TMP/700k"
+want=$(sha256sum <"$TMP/700k" | cut -d' ' -f1)
+got=$(curl -s --data-binary @"$TMP/700k" "$U/echo" | sha256sum | cut -d' ' -f1)
+check "700 KB body echoed intact (in memory)" "$want" "$got"
 r=$(curl -s -D "$TMP/h" --data-binary @"$TMP/8m1" "$U/echo")
 check_has "8 MiB + 1: 413" "HTTP/1.1 413" "$(cat "$TMP/h")"
 check_has "8 MiB + 1: problem+json" '"status":413' "$r"
