@@ -58,7 +58,7 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$MASTER" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$MASTER" 2>/dev/null
     fi
-    rm -rf "$DIR"
+    if [ -n "${KEEP:-}" ]; then echo "kept $DIR"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
 
