@@ -9,7 +9,11 @@
  * Reference measured on this machine (docs/adr/0010-router.md): Go's
  * httprouter on the same table about 92 to 163 ns per lookup, 0 allocations.
  *
- * Usage: bench_router [batches] [lookups per batch]
+ * Usage: bench_router [batches] [lookups per batch] [only]
+ * `only` runs one case ("github-all", "static", ...), e.g. for
+ *   valgrind --tool=callgrind --toggle-collect=forge_router_lookup \
+ *       build/bench/bench_router 1 203000 github-all
+ * which makes (203000 / 4 + 203) + 203000 lookups: divide Ir by that.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +73,13 @@ static double run_batch(const forge_router *r, const req *reqs, size_t nreqs, si
     return (t1 - t0) / (double)(rounds * nreqs);
 }
 
+static const char *only;
+
 static void bench(const char *name, const forge_router *r, const req *reqs, size_t nreqs,
                   int batches, size_t per_batch)
 {
+    if (only && strcmp(only, name) != 0)
+        return;
     double *ns = malloc(sizeof(double) * (size_t)batches);
     run_batch(r, reqs, nreqs, per_batch / 4 + nreqs); /* warm up */
     for (int b = 0; b < batches; b++)
@@ -85,6 +93,8 @@ static void bench(const char *name, const forge_router *r, const req *reqs, size
 
 static void count_allocs(const forge_router *r, const req *reqs, size_t nreqs)
 {
+    if (only)
+        return;
     if (!FORGE_ALLOC_COUNT_ENABLED) {
         printf("router allocations: not measured (sanitizer build)\n");
         return;
@@ -101,8 +111,9 @@ int main(int argc, char **argv)
 {
     int batches = argc > 1 ? atoi(argv[1]) : 9;
     size_t per_batch = argc > 2 ? (size_t)atol(argv[2]) : 2000000;
+    only = argc > 3 ? argv[3] : NULL;
     if (batches < 1 || per_batch < GITHUB_ROUTES_COUNT) {
-        fprintf(stderr, "usage: bench_router [batches>=1] [lookups per batch>=%zu]\n",
+        fprintf(stderr, "usage: bench_router [batches>=1] [lookups per batch>=%zu] [only]\n",
                 (size_t)GITHUB_ROUTES_COUNT);
         return 2;
     }

@@ -94,12 +94,32 @@ static int start_services(forge_app *app, const size_t *order, forge_error *err)
     return 0;
 }
 
+/*
+ * forge_config_check_core checks these keys after loading; checking again
+ * here covers apps started without it (a getter alone would fall back to the
+ * default on a wrong type, silently).
+ */
+static int check_timeout_keys(forge_app *app, forge_error *err)
+{
+    static const char *const keys[] = {"services.start_timeout", "services.stop_timeout"};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t v;
+        int rc = forge_config_get_duration_ms(app->config, keys[i], &v, err);
+        if (rc < 0 && rc != FORGE_ENOENT)
+            return rc;
+    }
+    forge_error_clear(err);
+    return 0;
+}
+
 static int start_locked(forge_app *app, forge_error *err)
 {
     struct forge__services *s = app->services;
     if (s->running)
         return forge_error_set(err, FORGE_ESTATE, "the app is already started");
-    int rc = forge_di_validate(app->di, err);
+    int rc = check_timeout_keys(app, err);
+    if (rc == 0)
+        rc = forge_di_validate(app->di, err);
     if (rc)
         return rc;
     size_t *order = malloc((s->n + 1) * sizeof(*order));
@@ -116,9 +136,9 @@ static int start_locked(forge_app *app, forge_error *err)
     free(order);
     if (rc == 0) {
         rc = forge__middleware_start(app, err);
-        if (rc)
-            forge_error_wrap(err, rc, "middleware failed to start");
-        else
+        if (rc && err && !err->message[0]) /* route.c names the middleware; keep it */
+            forge_error_set(err, rc, "middleware failed to start");
+        else if (rc == 0)
             s->middleware_started = true;
     }
     if (rc == 0)

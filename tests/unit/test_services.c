@@ -299,6 +299,21 @@ static void test_start_timeout_from_config(void **state)
     assert_string_equal(trail(), "!slow");
 }
 
+static void test_bad_timeout_config(void **state)
+{
+    forge_app *app = *state;
+    forge_error err;
+    const char *yaml = "services:\n  stop_timeout: soon\n";
+    assert_int_equal(forge_config_load_string(forge_app_config(app), yaml, strlen(yaml),
+                                              FORGE_CONFIG_YAML, &err),
+                     0);
+    add(app, "a", 0, NULL);
+    assert_true(forge_app_start(app, &err) < 0);
+    assert_string_equal(err.key, "services.stop_timeout");
+    assert_non_null(strstr(err.message, "services.stop_timeout"));
+    assert_int_equal(nevents, 0);
+}
+
 static void test_stop_timeout(void **state)
 {
     forge_app *app = *state;
@@ -405,6 +420,48 @@ static void test_reentry_refused(void **state)
     assert_int_equal(reentrant_rc[2], FORGE_ESTATE);
     assert_string_equal(trail(), "+s h:re");
     assert_int_equal(forge_app_service_state(app, "s"), FORGE_SERVICE_RUNNING);
+}
+
+static int mw_start(forge_app *app, void *udata, forge_error *err)
+{
+    event("mw+%s", udata);
+    return strcmp(udata, "bad") == 0 ? forge_error_set(err, FORGE_EIO, "no port") : 0;
+}
+
+static void mw_stop(forge_app *app, void *udata)
+{
+    event("mw-%s", udata);
+}
+
+/* Middleware starts after the services and after-start hooks see it; it stops before them. */
+static void test_middleware_around_services(void **state)
+{
+    forge_app *app = *state;
+    forge_error err;
+    add(app, "db", 0, NULL);
+    forge_middleware mw = {.name = "m", .on_start = mw_start, .on_stop = mw_stop, .udata = "m"};
+    assert_int_equal(forge_app_use(app, &mw, &err), 0);
+    forge_app_hook(app, FORGE_PHASE_AFTER_START, 0, hook, "aft", NULL);
+    forge_app_hook(app, FORGE_PHASE_BEFORE_STOP, 0, hook, "bst", NULL);
+    assert_int_equal(forge__routes_finalize(app, &err), 0);
+    assert_int_equal(forge_app_start(app, &err), 0);
+    forge_app_stop(app);
+    assert_string_equal(trail(), "+db mw+m h:aft h:bst mw-m -db");
+}
+
+static void test_middleware_failure_rolls_back(void **state)
+{
+    forge_app *app = *state;
+    forge_error err;
+    add(app, "db", 0, NULL);
+    forge_middleware mw = {.name = "bad", .on_start = mw_start, .on_stop = mw_stop, .udata = "bad"};
+    assert_int_equal(forge_app_use(app, &mw, &err), 0);
+    assert_int_equal(forge__routes_finalize(app, &err), 0);
+    assert_int_equal(forge_app_start(app, &err), FORGE_EIO);
+    assert_string_equal(trail(), "+db mw+bad -db");
+    assert_string_equal(err.message, "middleware bad failed to start");
+    assert_string_equal(err.cause, "no port");
+    assert_int_equal(forge_app_service_state(app, "db"), FORGE_SERVICE_STOPPED);
 }
 
 static void test_per_machine(void **state)
@@ -608,11 +665,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_start_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_timeout_from_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_timeout_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hooks_order_and_priorities, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_before_start_hook_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_after_start_hook_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reentry_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_middleware_around_services, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_middleware_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_machine_failure_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_service_cannot_need_per_machine, setup, teardown),
