@@ -451,7 +451,8 @@ static int sec_start(forge_app *app, void *udata, forge_error *err)
     if (c.oom)
         return forge_error_set(err, FORGE_ENOMEM, "out of memory");
     s->ntable = c.n;
-    qsort(s->table, s->ntable, sizeof(*s->table), cmp_entry);
+    if (s->ntable > 1)
+        qsort(s->table, s->ntable, sizeof(*s->table), cmp_entry);
     for (size_t i = 0; i < s->nrules; i++)
         if (!s->rules[i].matched)
             return forge_error_setk(err, FORGE_ECONFIG, s->rules[i].key,
