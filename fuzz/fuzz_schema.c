@@ -34,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     json_t *sch = json_loadb((const char *)data, (size_t)(nul - data), JSON_DECODE_ANY, NULL);
-    json_t *inst = json_loadb((const char *)nul + 1, size - (size_t)(nul - data) - 1,
-                              JSON_DECODE_ANY, NULL);
+    json_t *inst =
+        json_loadb((const char *)nul + 1, size - (size_t)(nul - data) - 1, JSON_DECODE_ANY, NULL);
     if (sch && inst) {
         forge_schema *s = forge_schema_new(sch, NULL);
         if (s) {
