@@ -672,6 +672,14 @@ domain * {{
 
     def stop(self):
         """None when the server stopped cleanly, else why not."""
+        try:
+            return self._stop()
+        finally:
+            self.log.close()
+            if self.tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _stop(self):
         if not self.p or self.p.poll() is not None:
             return f"the server had exited ({self.p.returncode if self.p else '-'})"
         self.p.send_signal(signal.SIGTERM)
@@ -686,9 +694,7 @@ domain * {{
                 break
             time.sleep(0.05)
         else:
-            return f"port {self.port} still open after forge run exited"
-        if self.tmp:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            return f"port {self.port} still open after the server exited"
         return None if rc == 0 else f"the server exited with {rc}: {self.tail()}"
 
 
