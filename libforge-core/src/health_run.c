@@ -135,13 +135,23 @@ static void tick(void *arg)
                                                    ev + (nev < 126 ? nev : 126));
             nev = nev < 126 ? nev + k : nev;
         }
-        if (!c->running && now >= c->due_mono && h->running < h->concurrency &&
-            !start_locked(h, c, now)) {
-            size_t k = forge__health_record_locked(h, c, FORGE_UNHEALTHY,
+    }
+    /* Start due checks, the longest overdue first, so none starves behind frequent ones. */
+    while (h->state == HW_STARTED && h->running < h->concurrency) {
+        struct hcheck *next = NULL;
+        for (size_t i = 0; i < h->n; i++) {
+            struct hcheck *c = h->v[i];
+            if (!c->running && now >= c->due_mono && (!next || c->due_mono < next->due_mono))
+                next = c;
+        }
+        if (!next)
+            break;
+        if (!start_locked(h, next, now)) {
+            size_t k = forge__health_record_locked(h, next, FORGE_UNHEALTHY,
                                                    "could not start a runner thread", 0, false,
                                                    ev + (nev < 126 ? nev : 126));
             nev = nev < 126 ? nev + k : nev;
-            c->due_mono = now + interval_of(h, c);
+            next->due_mono = now + interval_of(h, next);
         }
     }
     forge__health_publish_locked(h); /* the heartbeat */

@@ -228,8 +228,11 @@ static forge_metric *metric_register(forge_metrics *m, const forge_metric_opts *
     }
     int rc = forge__metric_bind(m, mt, err);
     if (rc == FORGE_OK) {
-        mt->next = m->list;
-        m->list = mt;
+        /* Registration order is exposition order. */
+        forge_metric **tail = &m->list;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = mt;
     }
     pthread_mutex_unlock(&m->mu);
     if (rc < 0) {
