@@ -63,7 +63,8 @@ forge_kore_page(struct http_request *req)
 
 	if (rc == FORGE_ASYNC) {
 		/* a stream's head and body may be queued: write what we can */
-		if ((fr->flags & FORGE_KORE_STREAM) && !net_send_flush(c))
+		if ((fr->flags & FORGE_KORE_STREAM) &&
+		    c->state == CONN_STATE_ESTABLISHED && !net_send_flush(c))
 			kore_connection_disconnect(c);
 
 		http_request_sleep(req);
