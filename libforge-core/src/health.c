@@ -76,7 +76,8 @@ int forge__health_mapped(forge_health_registry *h, void *region, forge_error *er
     uint64_t stride = (64 + (uint64_t)c->health.max_checks * sizeof(struct hrec) + 63) & ~63ull;
     if (s->magic != FORGE__HMAGIC || s->max_workers != (uint32_t)c->max_workers ||
         s->max_checks != (uint32_t)c->health.max_checks) {
-        memset(s, 0, forge__health_shm_size(c));
+        if (s->magic != 0)
+            memset(s, 0, forge__health_shm_size(c));
         s->max_workers = (uint32_t)c->max_workers;
         s->max_checks = (uint32_t)c->health.max_checks;
         s->worker_stride = stride;
