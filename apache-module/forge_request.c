@@ -174,6 +174,9 @@ static int forge_read_body(request_rec *r, forge_req *req, char **bodyp)
     int seen_eos = 0;
 
     *bodyp = NULL;
+    if (r->main) {
+        return OK; /* a subrequest has no body of its own */
+    }
     if (!te && (!cl || !ap_parse_strict_length(&length, cl) || length == 0)) {
         return OK;
     }

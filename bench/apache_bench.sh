@@ -124,5 +124,10 @@ def us_per_req(rs):
 print(f"median req/s: native {statistics.median(float(r[1]) for r in native):.0f}, "
       f"forge {statistics.median(float(r[1]) for r in forge):.0f}")
 print(f"server CPU per request: native {us_per_req(native):.1f} us, forge {us_per_req(forge):.1f} us")
+# CPU per request is steadier than req/s on a shared machine: native/forge per pair
+cpu = [us_per_req([n]) / us_per_req([f]) for n, f in zip(native, forge) if int(f[3]) and int(n[3])]
+if cpu:
+    print(f"CPU efficiency native/forge per pair: {' '.join(f'{c:.3f}' for c in cpu)}; "
+          f"median {statistics.median(cpu):.3f}")
 print("target: median ratio >= 0.95:", "met" if med >= 0.95 else "NOT met")
 EOF

@@ -42,18 +42,65 @@ forge_kore_send_head(void *hreq, int status, const forge_header *headers,
     size_t nheaders, int64_t length)
 {
 	struct forge_kore_req *fr = hreq;
-	size_t i;
+	struct http_header *hdr;
+	const forge_header *first;
+	size_t i, len;
+	char *p;
 
 	if (fr->flags & FORGE_KORE_HEAD)
 		return (FORGE_ESTATE);
 	if (forge_kore_gone(fr->req))
 		return (FORGE_EIO);
 
+	/*
+	 * Kore writes each response header as "%s: %s\r\n". All of Forge's
+	 * headers go into one of them: the first name, and as its value the
+	 * first value followed by "\r\nName: value" for each other header.
+	 * One header allocation and one formatted write per response instead
+	 * of one per header. Forge
+	 * refuses CR and LF in header names and values, so the block holds
+	 * exactly the headers given.
+	 */
+	first = NULL;
+	len = 0;
 	for (i = 0; i < nheaders; i++) {
 		if (forge_kore_skip(fr, &headers[i]))
 			continue;
-		forge_kore_header_add(fr->req, headers[i].name.p,
-		    headers[i].name.n, headers[i].value.p, headers[i].value.n);
+		if (first == NULL) {
+			first = &headers[i];
+			len = first->value.n;
+		} else {
+			len += 2 + headers[i].name.n + 2 + headers[i].value.n;
+		}
+	}
+
+	if (first != NULL) {
+		hdr = kore_pool_get(&http_header_pool);
+
+		hdr->header = kore_malloc(first->name.n + 1);
+		memcpy(hdr->header, first->name.p, first->name.n);
+		hdr->header[first->name.n] = '\0';
+
+		hdr->value = kore_malloc(len + 1);
+		p = hdr->value;
+		memcpy(p, first->value.p, first->value.n);
+		p += first->value.n;
+
+		for (i = (size_t)(first - headers) + 1; i < nheaders; i++) {
+			if (forge_kore_skip(fr, &headers[i]))
+				continue;
+			*p++ = '\r';
+			*p++ = '\n';
+			memcpy(p, headers[i].name.p, headers[i].name.n);
+			p += headers[i].name.n;
+			*p++ = ':';
+			*p++ = ' ';
+			memcpy(p, headers[i].value.p, headers[i].value.n);
+			p += headers[i].value.n;
+		}
+		*p = '\0';
+
+		TAILQ_INSERT_TAIL(&fr->req->resp_headers, hdr, list);
 	}
 
 	fr->status = status;

@@ -31,6 +31,8 @@ static void forge_kore_release(struct forge_kore_req *);
 static int forge_kore_translate(struct forge_kore_req *);
 static int forge_kore_peer(struct forge_kore_req *, struct connection *);
 static int forge_kore_body(struct forge_kore_req *);
+static size_t forge_kore_method_len(u_int8_t);
+static size_t forge_kore_ipv4(char *, const struct in_addr *);
 
 int
 forge_kore_page(struct http_request *req)
@@ -133,7 +135,7 @@ forge_kore_translate(struct forge_kore_req *fr)
 	freq = fr->freq;
 
 	method = http_method_text(req->method);
-	forge_req_set_method(freq, method, strlen(method));
+	forge_req_set_method(freq, method, forge_kore_method_len(req->method));
 
 	forge_req_set_target(freq, req->path, strlen(req->path),
 	    req->query_string,
@@ -172,10 +174,7 @@ forge_kore_peer(struct forge_kore_req *fr, struct connection *c)
 
 	switch (c->family) {
 	case AF_INET:
-		if (inet_ntop(AF_INET, &c->addr.ipv4.sin_addr, addr,
-			sizeof(addr)) == NULL)
-			return (-1);
-		len = strlen(addr);
+		len = forge_kore_ipv4(addr, &c->addr.ipv4.sin_addr);
 		port = ntohs(c->addr.ipv4.sin_port);
 		break;
 	case AF_INET6:
@@ -250,4 +249,54 @@ forge_kore_body(struct forge_kore_req *fr)
 	forge_req_set_body(fr->freq, p, len);
 
 	return (0);
+}
+
+/* strlen(http_method_text(m)) for Kore's methods. */
+static size_t
+forge_kore_method_len(u_int8_t method)
+{
+	switch (method) {
+	case HTTP_METHOD_GET:
+	case HTTP_METHOD_PUT:
+		return (3);
+	case HTTP_METHOD_POST:
+	case HTTP_METHOD_HEAD:
+		return (4);
+	case HTTP_METHOD_PATCH:
+		return (5);
+	case HTTP_METHOD_DELETE:
+		return (6);
+	case HTTP_METHOD_OPTIONS:
+		return (7);
+	default:
+		return (strlen(http_method_text(method)));
+	}
+}
+
+/*
+ * Dotted quad into buf (16 bytes), NUL-terminated; returns its length.
+ * glibc's inet_ntop formats through sprintf, measurable per request.
+ */
+static size_t
+forge_kore_ipv4(char *buf, const struct in_addr *in)
+{
+	const u_int8_t *b;
+	char *p;
+	int i;
+
+	b = (const u_int8_t *)&in->s_addr;
+	p = buf;
+
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			*p++ = '.';
+		if (b[i] >= 100)
+			*p++ = '0' + b[i] / 100;
+		if (b[i] >= 10)
+			*p++ = '0' + b[i] / 10 % 10;
+		*p++ = '0' + b[i] % 10;
+	}
+	*p = '\0';
+
+	return ((size_t)(p - buf));
 }

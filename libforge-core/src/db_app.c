@@ -81,6 +81,31 @@ static void maintain_tick(void *arg)
         atomic_store(&s->maintaining, false);
 }
 
+/* Set err to "<what>: <err's message>" (the service start wraps it once more). */
+static int reason(forge_error *err, int rc, const char *what)
+{
+    if (!err)
+        return rc;
+    char msg[FORGE_ERROR_MSG_MAX];
+    snprintf(msg, sizeof(msg), "%s", err->message);
+    return forge_error_set(err, rc, "%s: %s", what, msg);
+}
+
+/* Copy `in`, replacing each "{driver}" with the driver's name. */
+static void expand_driver(char *out, size_t cap, const char *in, const char *driver)
+{
+    size_t n = 0;
+    while (*in && n + 1 < cap) {
+        if (strncmp(in, "{driver}", 8) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%s", driver);
+            in += 8;
+        } else {
+            out[n++] = *in++;
+        }
+    }
+    out[n < cap ? n : cap - 1] = '\0';
+}
+
 static int svc_start(forge_app *app, void *state, forge_error *err)
 {
     db_svc *s = state;
@@ -97,16 +122,19 @@ static int svc_start(forge_app *app, void *state, forge_error *err)
     forge_db *db = NULL;
     int rc = forge_db_open(s->url, &o, &db, err);
     if (rc < 0)
-        return forge_error_wrap(err, rc, "%s: cannot open the database", s->key);
+        return reason(err, rc, "cannot open the database");
     forge_error herr;
     forge_error_clear(&herr);
     if (s->cfg.migrations && *s->cfg.migrations) {
+        char dir[4096];
+        expand_driver(dir, sizeof(dir), s->cfg.migrations, forge_db_driver_name(db));
         forge_migrate_result res;
-        rc = forge_migrate_up(db, s->cfg.migrations, 0, &res, err);
+        rc = forge_migrate_up(db, dir, 0, &res, err);
         if (rc < 0) {
             forge_db_close(db);
-            return forge_error_wrap(err, rc, "%s: migrations in %s failed", s->key,
-                                    s->cfg.migrations);
+            char what[600];
+            snprintf(what, sizeof(what), "migrations in %.500s failed", dir);
+            return reason(err, rc, what);
         }
         if (res.applied)
             forge_logf(forge_app_log(app), FORGE_LOG_INFO, NULL,
@@ -145,7 +173,7 @@ static forge_health svc_health(forge_app *app, void *state, forge_error *err)
     return forge_db_health(db, 1000, err);
 }
 
-int forge_app_db_register(forge_app *app, const char *name, const char *default_url,
+int forge_app_db_register(forge_app *app, const char *name, const forge_app_db_opts *opts,
                           forge_error *err)
 {
     if (!app || !name || !*name || strlen(name) > 60)
@@ -156,7 +184,10 @@ int forge_app_db_register(forge_app *app, const char *name, const char *default_
     s->app = app;
     snprintf(s->name, sizeof(s->name), "%s", name);
     snprintf(s->key, sizeof(s->key), "db.%s", name);
+    const char *default_url = opts ? opts->default_url : NULL;
     int rc = forge_config_bind(forge_app_config(app), s->key, &db_schema, &s->cfg, err);
+    if (rc == 0 && !s->cfg.migrations && opts && opts->default_migrations)
+        s->cfg.migrations = opts->default_migrations;
     if (rc == 0 && !s->cfg.url && !default_url)
         rc = forge_error_setk(err, FORGE_ECONFIG, s->key,
                               "%s.url: required but not set (in the config file or "

@@ -53,8 +53,8 @@ int forge__sec_audit_open(forge__sec *s, const char *path, forge_error *err)
 
 static bool credential_name(const char *k)
 {
-    static const char *const names[] = {"token", "password", "passwd",  "secret",
-                                        "authorization", "api_key", "apikey", "cookie", NULL};
+    static const char *const names[] = {"token",   "password", "passwd", "secret", "authorization",
+                                        "api_key", "apikey",   "cookie", NULL};
     for (size_t i = 0; names[i]; i++)
         if (k && strcasestr(k, names[i]))
             return true;

@@ -31,8 +31,8 @@ static int known(const json_t *obj, const char *at, const char *const *keys, for
             for (size_t i = 0; keys[i]; i++)
                 snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
                          keys[i]);
-            return forge_error_setk(err, FORGE_ECONFIG, at, "%s.%.64s: unknown key (known: %s)",
-                                    at, k, list);
+            return forge_error_setk(err, FORGE_ECONFIG, at, "%s.%.64s: unknown key (known: %s)", at,
+                                    k, list);
         }
     }
     return 0;
@@ -47,8 +47,8 @@ static int strs(const json_t *v, const char *at, char ***out, size_t *n, forge_e
         return 0;
     size_t cnt = json_is_array(v) ? json_array_size(v) : 1;
     if (!json_is_array(v) && !json_is_string(v))
-        return forge_error_setk(err, FORGE_ECONFIG, at, "%s: expected a string or a list of strings",
-                                at);
+        return forge_error_setk(err, FORGE_ECONFIG, at,
+                                "%s: expected a string or a list of strings", at);
     char **l = calloc(cnt + 1, sizeof(*l));
     if (!l)
         return forge_error_set(err, FORGE_ENOMEM, "out of memory");
@@ -182,8 +182,8 @@ static char *join(char **v, size_t n, bool upper_ok)
 
 static int read_cors(forge__sec *s, forge_config *cfg, const json_t *c, forge_error *err)
 {
-    static const char *const keys[] = {"origins",        "methods",     "headers", "expose_headers",
-                                       "credentials",    "max_age",     NULL};
+    static const char *const keys[] = {"origins",     "methods", "headers", "expose_headers",
+                                       "credentials", "max_age", NULL};
     int rc = known(c, "security.cors", keys, err);
     if (rc)
         return rc;
@@ -403,8 +403,7 @@ static int read_limits(forge__sec *s, forge_config *cfg, const json_t *l, forge_
         sprintf(rl->shm_name, "forge.rate.%s", name);
         int64_t lim = 0;
         snprintf(key, sizeof(key), "%s.limit", path);
-        if ((rc = forge_config_get_int(cfg, key, &lim, err)) ||
-            (lim < 1 || lim > 100000000))
+        if ((rc = forge_config_get_int(cfg, key, &lim, err)) || (lim < 1 || lim > 100000000))
             return rc && rc != FORGE_ENOENT
                        ? rc
                        : forge_error_setk(err, FORGE_ECONFIG, key,
@@ -460,8 +459,8 @@ static forge__ratelimit *limit_by_name(forge__sec *s, const char *n)
 static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const json_t *d,
                        forge_error *err)
 {
-    static const char *const keys[] = {"auth",       "optional",    "permissions", "roles",
-                                       "rate_limit", "schema",      "schema_file", "limits",
+    static const char *const keys[] = {"auth",       "optional", "permissions", "roles",
+                                       "rate_limit", "schema",   "schema_file", "limits",
                                        "headers",    NULL};
     static const char *const lkeys[] = {"max_body", "max_headers", "max_header_size", "json_depth",
                                         NULL};
@@ -510,8 +509,8 @@ static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const
             else if (p->njwt < s->njwt)
                 p->jwt[p->njwt++] = s->jwt[j];
         } else {
-            rc = forge_error_setk(err, FORGE_ECONFIG, key,
-                                  "%s[%zu]: one of jwt, jwt:NAME, api_key", key, i);
+            rc = forge_error_setk(err, FORGE_ECONFIG, key, "%s[%zu]: one of jwt, jwt:NAME, api_key",
+                                  key, i);
         }
         if (rc)
             break;
@@ -524,8 +523,7 @@ static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const
     p->authenticate = p->njwt || p->api_key;
     p->optional = json_is_true(json_object_get(d, "optional"));
     snprintf(key, sizeof(key), "%s.permissions", path);
-    if ((rc = strs(json_object_get(d, "permissions"), key, &p->permissions, &p->npermissions,
-                   err)))
+    if ((rc = strs(json_object_get(d, "permissions"), key, &p->permissions, &p->npermissions, err)))
         return rc;
     snprintf(key, sizeof(key), "%s.roles", path);
     if ((rc = strs(json_object_get(d, "roles"), key, &p->roles, &p->nroles, err)))
@@ -558,8 +556,7 @@ static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const
         p->schema = forge_schema_new(schema, &serr);
         json_decref(loaded);
         if (!p->schema)
-            return forge_error_setk(err, FORGE_ECONFIG, path, "%s.schema: %s", path,
-                                    serr.message);
+            return forge_error_setk(err, FORGE_ECONFIG, path, "%s.schema: %s", path, serr.message);
     }
     const json_t *lim = json_object_get(d, "limits");
     if (lim) {
@@ -635,21 +632,21 @@ int forge__sec_add_rule(forge__sec *s, const char *route, const char *policy, co
     }
     if (route[0] != '/') {
         free(r->method);
-        return forge_error_setk(err, FORGE_ECONFIG, key, "%s: a route pattern starts with /",
-                                key);
+        return forge_error_setk(err, FORGE_ECONFIG, key, "%s: a route pattern starts with /", key);
     }
     r->pattern = strdup(route);
     r->policy = strdup(policy);
     r->key = strdup(key);
     s->nrules++;
-    return r->pattern && r->policy && r->key ? 0 : forge_error_set(err, FORGE_ENOMEM, "out of memory");
+    return r->pattern && r->policy && r->key ? 0
+                                             : forge_error_set(err, FORGE_ENOMEM, "out of memory");
 }
 
 int forge__sec_config(forge__sec *s, forge_app *app, forge_error *err)
 {
-    static const char *const keys[] = {"headers",  "cors",     "jwt",    "api_keys",
-                                       "rbac",     "rate_limits", "policies", "routes",
-                                       "audit",    "trust_proxy", NULL};
+    static const char *const keys[] = {"headers", "cors",        "jwt",      "api_keys",
+                                       "rbac",    "rate_limits", "policies", "routes",
+                                       "audit",   "trust_proxy", NULL};
     char path[FORGE_ERROR_KEY_MAX];
     forge_config *cfg = forge_app_config(app);
     s->app = app;

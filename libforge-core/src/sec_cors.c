@@ -49,7 +49,8 @@ bool forge__cors_origin_allowed(const forge__cors *c, const char *origin, size_t
         return true;
     for (size_t i = 0; i < c->norigins; i++) {
         const char *o = c->origins[i];
-        if (strchr(o, '*') ? glob_match(o, origin, n) : (strlen(o) == n && memcmp(o, origin, n) == 0))
+        if (strchr(o, '*') ? glob_match(o, origin, n)
+                           : (strlen(o) == n && memcmp(o, origin, n) == 0))
             return true;
     }
     return false;

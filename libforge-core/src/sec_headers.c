@@ -7,14 +7,25 @@
 #include "sec_impl.h"
 
 const char *const forge__sec_header_names[SEC_NHDRS] = {
-    "Strict-Transport-Security",    "Content-Security-Policy", "X-Content-Type-Options",
-    "X-Frame-Options",              "Referrer-Policy",         "Permissions-Policy",
-    "Cross-Origin-Opener-Policy",   "Cross-Origin-Resource-Policy",
+    "Strict-Transport-Security",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Cross-Origin-Resource-Policy",
 };
 
 const char *const forge__sec_header_keys[SEC_NHDRS] = {
-    "hsts",            "csp",                "content_type_options", "frame_options",
-    "referrer_policy", "permissions_policy", "coop",                 "corp",
+    "hsts",
+    "csp",
+    "content_type_options",
+    "frame_options",
+    "referrer_policy",
+    "permissions_policy",
+    "coop",
+    "corp",
 };
 
 void forge__sec_headers_defaults(forge__sec_headers *h)

@@ -54,8 +54,8 @@ typedef enum forge__sec_kty {
 } forge__sec_kty;
 
 typedef struct forge__sec_key {
-    char *kid;  /* may be NULL */
-    int alg;    /* a forge__sec_alg the key is bound to, or -1: any compatible */
+    char *kid; /* may be NULL */
+    int alg;   /* a forge__sec_alg the key is bound to, or -1: any compatible */
     forge__sec_kty kty;
     unsigned char *secret; /* SEC_KTY_OCT */
     size_t secret_len;
@@ -81,8 +81,8 @@ int forge__sec_keyset_add(forge__sec_keyset *ks, forge__sec_key *k);
 int forge__sec_keyset_add_jwk(forge__sec_keyset *ks, const json_t *jwk, const char *what,
                               forge_error *err);
 /* Add a PEM public (or private: its public half is used) key, from text. */
-int forge__sec_keyset_add_pem(forge__sec_keyset *ks, const char *pem, size_t len,
-                              const char *kid, int alg, const char *what, forge_error *err);
+int forge__sec_keyset_add_pem(forge__sec_keyset *ks, const char *pem, size_t len, const char *kid,
+                              int alg, const char *what, forge_error *err);
 
 /* Read a file (at most `max` bytes) into a malloc'd NUL-terminated buffer. */
 int forge__sec_read_file(const char *path, size_t max, char **out, size_t *len, forge_error *err);
@@ -193,7 +193,7 @@ typedef struct forge__cors {
     char **origins; /* exact, "*" (any), or with '*' wildcards matching [^./:]+ */
     size_t norigins;
     bool any_origin;
-    char *methods; /* "GET, POST" */
+    char *methods;  /* "GET, POST" */
     char **headers; /* allowed request headers, lower case */
     size_t nheaders;
     char *headers_joined;
@@ -236,10 +236,10 @@ typedef struct forge__policy {
     size_t nroles;
     forge__ratelimit *rate;
     forge_schema *schema;
-    size_t max_body;       /* 0: no policy limit */
-    size_t max_headers;    /* 0: none */
+    size_t max_body;    /* 0: no policy limit */
+    size_t max_headers; /* 0: none */
     size_t max_header_size;
-    int json_depth;        /* 0: none */
+    int json_depth; /* 0: none */
     bool has_headers;
     forge__sec_headers headers;
 } forge__policy;

@@ -132,7 +132,8 @@ static EVP_PKEY *rsa_from_jwk(const json_t *jwk)
     size_t nl = 0, el = 0;
     unsigned char *n = member_b64(jwk, "n", &nl), *e = member_b64(jwk, "e", &el);
     EVP_PKEY *pk = NULL;
-    BIGNUM *bn = n ? BN_bin2bn(n, (int)nl, NULL) : NULL, *be = e ? BN_bin2bn(e, (int)el, NULL) : NULL;
+    BIGNUM *bn = n ? BN_bin2bn(n, (int)nl, NULL) : NULL,
+           *be = e ? BN_bin2bn(e, (int)el, NULL) : NULL;
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     if (bn && be && bld && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) &&
         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)) {
@@ -292,8 +293,8 @@ int forge__sec_keyset_add_jwk(forge__sec_keyset *ks, const json_t *jwk, const ch
     return FORGE_OK;
 }
 
-int forge__sec_keyset_add_pem(forge__sec_keyset *ks, const char *pem, size_t len,
-                              const char *kid, int alg, const char *what, forge_error *err)
+int forge__sec_keyset_add_pem(forge__sec_keyset *ks, const char *pem, size_t len, const char *kid,
+                              int alg, const char *what, forge_error *err)
 {
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
     if (!bio)

@@ -84,8 +84,7 @@ int forge__jwks_fetch_now(forge_jwt_verifier *v, forge_error *err)
         if (!doc || !ks)
             rc = forge_error_set(err, FORGE_EPARSE, "jwks %s: invalid JSON", v->jwks_url);
         else if ((rc = forge__sec_keyset_add_jwk(ks, doc, v->jwks_url, err)) == 0 && ks->n == 0)
-            rc = forge_error_set(err, FORGE_ENOENT, "jwks %s: no usable signing key",
-                                 v->jwks_url);
+            rc = forge_error_set(err, FORGE_ENOENT, "jwks %s: no usable signing key", v->jwks_url);
         if (rc == 0) {
             forge__jwt_set_keys(v, ks);
             ks = NULL;

@@ -112,7 +112,7 @@ void forge_jwt_verifier_free(forge_jwt_verifier *v)
 static int add_key_entry(forge_jwt_verifier *v, forge__sec_keyset *ks, const json_t *e,
                          const char *base_dir, const char *what, forge_error *err)
 {
-    static const char *const known[] = {"kid",  "alg", "secret",    "secret_file", "pem",
+    static const char *const known[] = {"kid",      "alg", "secret",    "secret_file", "pem",
                                         "pem_file", "jwk", "jwks_file", NULL};
     if (!json_is_object(e))
         return forge_error_set(err, FORGE_ECONFIG, "%s: a key must be a map", what);
@@ -124,7 +124,8 @@ static int add_key_entry(forge_jwt_verifier *v, forge__sec_keyset *ks, const jso
         for (size_t i = 0; known[i]; i++)
             ok |= strcmp(k, known[i]) == 0;
         if (!ok)
-            return forge_error_set(err, FORGE_ECONFIG, "%s.%.64s: unknown key (one of kid, alg, "
+            return forge_error_set(err, FORGE_ECONFIG,
+                                   "%s.%.64s: unknown key (one of kid, alg, "
                                    "secret, secret_file, pem, pem_file, jwk, jwks_file)",
                                    what, k);
     }
@@ -163,9 +164,9 @@ static int add_key_entry(forge_jwt_verifier *v, forge__sec_keyset *ks, const jso
         if (!secret && n && s[n - 1] == '\n')
             n--;
         if (n < 32)
-            rc = forge_error_set(err, FORGE_ECONFIG,
-                                 "%s: an HMAC secret needs at least 32 bytes (secret not shown)",
-                                 w);
+            rc =
+                forge_error_set(err, FORGE_ECONFIG,
+                                "%s: an HMAC secret needs at least 32 bytes (secret not shown)", w);
         else if (alg >= 0 && forge__sec_alg_kty(alg) != SEC_KTY_OCT)
             rc = forge_error_set(err, FORGE_ECONFIG, "%s: a secret only fits HS algorithms", w);
         else {
@@ -188,8 +189,9 @@ static int add_key_entry(forge_jwt_verifier *v, forge__sec_keyset *ks, const jso
             json_error_t je;
             doc = json_loads(text, JSON_REJECT_DUPLICATES, &je);
             if (!doc)
-                rc = forge_error_set(err, FORGE_ECONFIG, "%s.jwks_file: invalid JSON at line %d: %s",
-                                     w, je.line, je.text);
+                rc =
+                    forge_error_set(err, FORGE_ECONFIG, "%s.jwks_file: invalid JSON at line %d: %s",
+                                    w, je.line, je.text);
         }
         if (doc)
             rc = forge__sec_keyset_add_jwk(ks, doc, w, err);
@@ -207,13 +209,22 @@ static int add_key_entry(forge_jwt_verifier *v, forge__sec_keyset *ks, const jso
     return rc;
 }
 
-forge_jwt_verifier *forge_jwt_verifier_new(const json_t *d, const char *base_dir,
-                                           forge_error *err)
+forge_jwt_verifier *forge_jwt_verifier_new(const json_t *d, const char *base_dir, forge_error *err)
 {
-    static const char *const known[] = {
-        "name",        "algorithms",     "keys",        "jwks_url",   "jwks_refresh_s",
-        "issuer",      "audience",       "leeway_s",    "required_claims", "max_token_size",
-        "require_exp", "roles_claim",    "scope_claim", NULL};
+    static const char *const known[] = {"name",
+                                        "algorithms",
+                                        "keys",
+                                        "jwks_url",
+                                        "jwks_refresh_s",
+                                        "issuer",
+                                        "audience",
+                                        "leeway_s",
+                                        "required_claims",
+                                        "max_token_size",
+                                        "require_exp",
+                                        "roles_claim",
+                                        "scope_claim",
+                                        NULL};
     const char *name = json_string_value(json_object_get(d, "name"));
     char what[FORGE_ERROR_KEY_MAX];
     snprintf(what, sizeof(what), "%.200s", name ? name : "jwt");
@@ -313,8 +324,8 @@ forge_jwt_verifier *forge_jwt_verifier_new(const json_t *d, const char *base_dir
         goto fail;
     }
     const json_t *lw = json_object_get(d, "leeway_s");
-    if (lw && (!json_is_integer(lw) || json_integer_value(lw) < 0 ||
-               json_integer_value(lw) > 3600)) {
+    if (lw &&
+        (!json_is_integer(lw) || json_integer_value(lw) < 0 || json_integer_value(lw) > 3600)) {
         forge_error_set(err, FORGE_ECONFIG, "%s.leeway: between 0 and 1h", what);
         goto fail;
     }
@@ -393,8 +404,7 @@ static bool verify_sig(const forge__sec_key *k, int alg, const char *input, size
     if (k->kty == SEC_KTY_OCT) {
         unsigned char mac[EVP_MAX_MD_SIZE];
         unsigned int maclen = 0;
-        if (!HMAC(md, k->secret, (int)k->secret_len, (const unsigned char *)input, n, mac,
-                  &maclen))
+        if (!HMAC(md, k->secret, (int)k->secret_len, (const unsigned char *)input, n, mac, &maclen))
             return false;
         bool ok = siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
         OPENSSL_cleanse(mac, sizeof(mac));
@@ -414,8 +424,8 @@ static bool verify_sig(const forge__sec_key *k, int alg, const char *input, size
     bool ok = ctx && EVP_DigestVerifyInit(ctx, &pctx, md, NULL, k->pkey) == 1;
     if (ok && k->kty == SEC_KTY_RSA) {
         bool pss = alg == SEC_PS256 || alg == SEC_PS384 || alg == SEC_PS512;
-        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, pss ? RSA_PKCS1_PSS_PADDING
-                                                    : RSA_PKCS1_PADDING) == 1;
+        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) ==
+             1;
         if (ok && pss)
             ok = EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
                  EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) == 1;
@@ -603,8 +613,8 @@ static unsigned char *sign_bytes(int alg, const void *key, size_t key_len, const
     bool ok = ctx && EVP_DigestSignInit(ctx, &pctx, md, NULL, pk) == 1;
     if (ok && forge__sec_alg_kty(alg) == SEC_KTY_RSA) {
         bool pss = alg >= SEC_PS256 && alg <= SEC_PS512;
-        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, pss ? RSA_PKCS1_PSS_PADDING
-                                                    : RSA_PKCS1_PADDING) == 1;
+        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) ==
+             1;
         if (ok && pss)
             ok = EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
     }

@@ -96,8 +96,8 @@ static const char **claim_strs(forge_req *req, const json_t *v, size_t *n)
     }
     if (!json_is_string(v))
         return NULL;
-    char *copy = forge_arena_strndup(forge_req_arena(req), json_string_value(v),
-                                     json_string_length(v));
+    char *copy =
+        forge_arena_strndup(forge_req_arena(req), json_string_value(v), json_string_length(v));
     size_t cnt = 1;
     for (const char *p = copy; p && *p; p++)
         cnt += *p == ' ';
@@ -159,9 +159,9 @@ static int unauthorized(forge__sec *s, forge_req *req, const forge__policy *p, b
                                        : "Bearer realm=\"forge\"");
     else
         forge_res_set_header(req, "WWW-Authenticate", "ApiKey realm=\"forge\"");
-    forge__sec_audit_event(s, req, FORGE_LOG_WARN, "auth.failure",
-                           FORGE_LOG_FIELDS(FORGE_F_STR("reason", reason),
-                                            FORGE_F_STR("policy", p->name)));
+    forge__sec_audit_event(
+        s, req, FORGE_LOG_WARN, "auth.failure",
+        FORGE_LOG_FIELDS(FORGE_F_STR("reason", reason), FORGE_F_STR("policy", p->name)));
     return refuse(req, 401,
                   token_bad ? "The credentials are invalid or expired."
                             : "This resource requires authentication.");
@@ -203,8 +203,8 @@ static int rate_check(forge__sec *s, forge_req *req, forge__ratelimit *rl)
         key = client_ip(s, req);
         break;
     case RL_KEY_API_KEY:
-        key = pr && strcmp(pr->method, "api_key") == 0 ? forge_str_c(pr->subject)
-                                                         : client_ip(s, req);
+        key =
+            pr && strcmp(pr->method, "api_key") == 0 ? forge_str_c(pr->subject) : client_ip(s, req);
         break;
     case RL_KEY_HEADER:
         if (!forge_req_header(req, rl->header, &key))
@@ -280,9 +280,9 @@ static int authenticate(forge__sec *s, forge_req *req, const forge__policy *p)
         if (!have && s->key_query)
             have = forge_req_query_param(req, s->key_query, &key);
         if (have) {
-            const forge__apikey *k =
-                key.n > 0 && key.n <= 512 ? forge__apikey_find(s->keys, s->nkeys, key.p, key.n)
-                                          : NULL;
+            const forge__apikey *k = key.n > 0 && key.n <= 512
+                                         ? forge__apikey_find(s->keys, s->nkeys, key.p, key.n)
+                                         : NULL;
             if (!k)
                 return unauthorized(s, req, p, true, "unknown api key");
             return set_key_principal(req, k) < 0 ? FORGE_ENOMEM : FORGE_NEXT;
@@ -290,8 +290,8 @@ static int authenticate(forge__sec *s, forge_req *req, const forge__policy *p)
     }
     if (p->optional)
         return FORGE_NEXT;
-    return unauthorized(s, req, p, false, has_auth ? "unsupported authorization scheme"
-                                                   : "no credentials");
+    return unauthorized(s, req, p, false,
+                        has_auth ? "unsupported authorization scheme" : "no credentials");
 }
 
 static int authorize(forge__sec *s, forge_req *req, const forge__policy *p)
@@ -314,9 +314,9 @@ static int authorize(forge__sec *s, forge_req *req, const forge__policy *p)
     if (strncmp(pr->method, "jwt:", 4) == 0)
         forge_res_set_header(req, "WWW-Authenticate",
                              "Bearer realm=\"forge\", error=\"insufficient_scope\"");
-    forge__sec_audit_event(s, req, FORGE_LOG_WARN, "authz.denied",
-                           FORGE_LOG_FIELDS(FORGE_F_STR("missing", missing),
-                                            FORGE_F_STR("policy", p->name)));
+    forge__sec_audit_event(
+        s, req, FORGE_LOG_WARN, "authz.denied",
+        FORGE_LOG_FIELDS(FORGE_F_STR("missing", missing), FORGE_F_STR("policy", p->name)));
     return refuse(req, 403, "The credentials do not grant access to this resource.");
 }
 
@@ -337,9 +337,8 @@ static int check_body(forge_req *req, const forge__policy *p)
     int n = forge_schema_validate(p->schema, body, &errors, 32);
     if (n > 0) {
         json_t *extra = json_pack("{s:o}", "errors", errors);
-        int rc = forge_res_problem_ex(req, 422, NULL, NULL,
-                                      "The request body does not match the schema; see errors.",
-                                      extra);
+        int rc = forge_res_problem_ex(
+            req, 422, NULL, NULL, "The request body does not match the schema; see errors.", extra);
         json_decref(extra);
         return rc < 0 ? rc : FORGE_DONE;
     }
@@ -360,7 +359,8 @@ static int enforce(forge__sec *s, const forge__policy *p, forge_req *req)
     if (p->max_body && forge_req_body(req).n > p->max_body)
         return refuse(req, 413, "The request body is too large.");
     int rc;
-    if (p->rate && rate_kind_before_auth(p->rate) && (rc = rate_check(s, req, p->rate)) != FORGE_NEXT)
+    if (p->rate && rate_kind_before_auth(p->rate) &&
+        (rc = rate_check(s, req, p->rate)) != FORGE_NEXT)
         return rc;
     if (p->authenticate && (rc = authenticate(s, req, p)) != FORGE_NEXT)
         return rc;
@@ -391,8 +391,7 @@ static const forge__policy *lookup(const forge__sec *s, const char *pattern, for
     if (!pattern || s->ntable == 0)
         return NULL;
     forge__route_policy key = {.pattern = pattern, .method = (int)m};
-    const forge__route_policy *e =
-        bsearch(&key, s->table, s->ntable, sizeof(*s->table), cmp_entry);
+    const forge__route_policy *e = bsearch(&key, s->table, s->ntable, sizeof(*s->table), cmp_entry);
     if (!e && m == FORGE_METHOD_HEAD) { /* HEAD answered by the GET handler: GET's policy */
         key.method = FORGE_METHOD_GET;
         e = bsearch(&key, s->table, s->ntable, sizeof(*s->table), cmp_entry);
@@ -452,7 +451,8 @@ static int sec_start(forge_app *app, void *udata, forge_error *err)
     if (c.oom)
         return forge_error_set(err, FORGE_ENOMEM, "out of memory");
     s->ntable = c.n;
-    qsort(s->table, s->ntable, sizeof(*s->table), cmp_entry);
+    if (s->ntable > 1)
+        qsort(s->table, s->ntable, sizeof(*s->table), cmp_entry);
     for (size_t i = 0; i < s->nrules; i++)
         if (!s->rules[i].matched)
             return forge_error_setk(err, FORGE_ECONFIG, s->rules[i].key,
@@ -537,8 +537,7 @@ int forge_security_init(forge_app *app, forge_error *err)
     return forge_app_use(app, &mw, err);
 }
 
-int forge_security_protect(forge_app *app, const char *route, const char *policy,
-                           forge_error *err)
+int forge_security_protect(forge_app *app, const char *route, const char *policy, forge_error *err)
 {
     forge__sec *s = app ? sec_of(app, err) : NULL;
     if (!s)

@@ -15,8 +15,7 @@
 #define SALT_LEN 16
 #define HASH_LEN 32
 
-int forge_password_hash(const char *password, size_t len, char *out, size_t cap,
-                        forge_error *err)
+int forge_password_hash(const char *password, size_t len, char *out, size_t cap, forge_error *err)
 {
     unsigned char salt[SALT_LEN];
     if (!password || !out)

@@ -51,8 +51,8 @@ int forge__rl_reserve(forge__ratelimit *rl, forge_app *app, forge_error *err)
         rl->capacity = rl->nshards;
     rl->capacity -= rl->capacity % rl->nshards;
     rl->app = app;
-    return forge_shm_reserve(app, rl->shm_name,
-                             forge__rl_region_size(rl->capacity, rl->nshards), err);
+    return forge_shm_reserve(app, rl->shm_name, forge__rl_region_size(rl->capacity, rl->nshards),
+                             err);
 }
 
 static void *mutex_at(char *base, uint32_t i)

@@ -38,7 +38,7 @@ typedef struct prop {
 } prop;
 
 struct node {
-    bool never; /* the schema `false` */
+    bool never;     /* the schema `false` */
     unsigned types; /* 0: any */
     json_t *enumv;
     prop *props;
@@ -125,8 +125,8 @@ static int compile_kw(node *n, const char *k, const json_t *v, const char *ptr, 
     char sub[PTR_MAX];
     ptr_push(sub, sizeof(sub), ptr, k);
     if (strcmp(k, "$schema") == 0 || strcmp(k, "$id") == 0 || strcmp(k, "title") == 0 ||
-        strcmp(k, "description") == 0 || strcmp(k, "default") == 0 ||
-        strcmp(k, "examples") == 0 || strcmp(k, "$comment") == 0)
+        strcmp(k, "description") == 0 || strcmp(k, "default") == 0 || strcmp(k, "examples") == 0 ||
+        strcmp(k, "$comment") == 0)
         return 0;
     if (strcmp(k, "type") == 0) {
         size_t cnt = json_is_array(v) ? json_array_size(v) : 1;

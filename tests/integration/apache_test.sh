@@ -436,6 +436,44 @@ else
   bad "apache2 (mpm_prefork) starts with mod_forge"
 fi
 
+# ------------------------------------- migration/apache-handler.md: before, after
+echo "== migration example: native module (before) and Forge app (after) on 127.0.0.1:18106"
+if [ -f "$LIB/mod_hello_native.so" ] && [ -f "$LIB/apache_after.so" ]; then
+  M="$DIR/migration.conf"
+  BASE="http://127.0.0.1:18106"
+  for side in before after; do
+    if [ $side = before ]; then
+      loc=$'LoadModule hello_native_module '"$LIB"$'/mod_hello_native.so\n<Location /api/>\n    SetHandler hello-native\n</Location>'
+    else
+      loc=$'ForgeApp '"$LIB"$'/apache_after.so\n<Location /api/>\n    Forge On\n</Location>'
+    fi
+    write_conf "$M" event 18106 "$loc"
+    sed -i '/native_hello_module/d' "$M"
+    # a native location answers the readiness probe of start()
+    printf '<Location /native>\n    SetHandler none\n</Location>\n' >>"$M"
+    if ! start "$M" 18106; then
+      bad "migration: the $side server starts"
+      continue
+    fi
+    out=""
+    req GET /api/hello
+    out+="$STATUS $(header Content-Type) $BODY|"
+    req GET /api/users/7
+    out+="$STATUS $(header Content-Type) $BODY|"
+    req POST /api/echo -H "Content-Type: text/x-m" --data-binary "moved"
+    out+="$STATUS $(header Content-Type) $BODY|"
+    req DELETE /api/hello
+    out+="$STATUS $(header Allow | grep -o GET)|" # Apache lists "HEAD,GET,TRACE"
+    eval "migration_$side=\$out"
+    stop "$M"
+  done
+  expect_eq "migration: the Forge app answers as the native module did" "$migration_after" "$migration_before"
+  expect_match "migration: before and after both served" "$migration_before" "^200 text/plain; charset=utf-8 hello\|200 application/json"
+  unset BASE
+else
+  bad "migration: example modules are built"
+fi
+
 # ------------------------------------------------------ forge run --host apache
 echo "== forge run --host apache on 127.0.0.1:18104"
 FORGE="$BUILD/bin/forge"

@@ -312,6 +312,27 @@ check "probe DELETE" "DELETE" "$(pj 'd["method"]')"
 r=$(curl -s "$UP/probe/")
 check "probe empty query" "" "$(pj 'd["query"]')"
 
+# ---- forge run --host kore ----
+if [ -x "$BUILD/bin/forge" ] && free_port; then
+  FP=$PORT
+  mkdir -p "$TMP/run"
+  TMPDIR=$TMP/run "$BUILD/bin/forge" run --host kore --app "$LIB/hello.so" \
+    --listen "127.0.0.1:$FP" --workers 2 >"$TMP/run.log" 2>&1 &
+  fpid=$!
+  for _ in $(seq 1 100); do grep -q "forge: serving" "$TMP/run.log" && break; sleep 0.1; done
+  check_has "forge run prints the URL" "http://127.0.0.1:$FP/" "$(cat "$TMP/run.log")"
+  check "forge run serves /hello" "hello" "$(curl -s "http://127.0.0.1:$FP/hello")"
+  check "forge run: private config in a temp dir" "1" "$(ls "$TMP/run" | grep -c forge-run)"
+  kill -TERM $fpid
+  for _ in $(seq 1 100); do kill -0 $fpid 2>/dev/null || break; sleep 0.1; done
+  if kill -0 $fpid 2>/dev/null; then bad "forge run stops on SIGTERM"; kill -KILL $fpid; else ok "forge run stops on SIGTERM"; fi
+  wait $fpid
+  check "forge run exit status" "0" "$?"
+  check "forge run removes its temp dir" "0" "$(ls "$TMP/run" | grep -c forge-run)"
+  if port_busy "$FP"; then bad "forge run: port closed after stop"; else ok "forge run: port closed after stop"; fi
+  check_has "forge run: bad --listen refused" "loopback" "$("$BUILD/bin/forge" run --host kore --app "$LIB/hello.so" --listen 0.0.0.0:$FP 2>&1)"
+fi
+
 # ---- logs and a clean stop ----
 for d in "${INSTANCES[@]}"; do
   pid=$(cat "$d/kore.pid")

@@ -374,9 +374,11 @@ static void test_config_refusals(void **state)
         "{\"keys\": [{\"secret\": \"" SECRET "\"}]}",
         "{\"algorithms\": [\"HS256\"], \"keys\": [{\"secret\": \"short\"}]}",
         "{\"algorithms\": [\"HS256\", \"RS256\"], \"keys\": [{\"secret\": \"" SECRET "\"}]}",
-        "{\"algorithms\": [\"HS256\"], \"keys\": [{\"secret\": \"" SECRET "\", \"alg\": \"RS256\"}]}",
+        "{\"algorithms\": [\"HS256\"], \"keys\": [{\"secret\": \"" SECRET
+        "\", \"alg\": \"RS256\"}]}",
         "{\"algorithms\": [\"HS256\"], \"keys\": [{\"secret\": \"" SECRET "\"}], \"bogus\": 1}",
-        "{\"algorithms\": [\"HS256\"], \"keys\": [{\"jwk\": {\"kty\": \"oct\", \"k\": \"c2hvcnQ\"}}]}",
+        "{\"algorithms\": [\"HS256\"], \"keys\": [{\"jwk\": {\"kty\": \"oct\", \"k\": "
+        "\"c2hvcnQ\"}}]}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *d = json_loads(bad[i], 0, &je);
@@ -443,9 +445,8 @@ static void test_jwks(void **state)
                              "keys", "kty", "RSA", "kid", "r1", "use", "sig", "n", n, "e", e, "kty",
                              "EC", "kid", "e1", "crv", "P-256", "x", x, "y", y, "kty", "OKP", "kid",
                              "d1", "crv", "Ed25519", "x", edx, "kty", "RSA", "use", "enc", "n", n);
-    forge_jwt_verifier *v =
-        verifier("[\"RS256\", \"PS256\", \"ES256\", \"EdDSA\"]", json_pack("[{s:o}]", "jwk", jwks),
-                 NULL);
+    forge_jwt_verifier *v = verifier("[\"RS256\", \"PS256\", \"ES256\", \"EdDSA\"]",
+                                     json_pack("[{s:o}]", "jwk", jwks), NULL);
     assert_non_null(v);
     json_t *c = good_claims();
     forge_error err;
@@ -453,8 +454,10 @@ static void test_jwks(void **state)
         const char *alg, *kid, *priv;
         int rc;
     } cases[] = {
-        {"RS256", "r1", rsa_priv, 0},  {"PS256", "r1", rsa_priv, 0},
-        {"ES256", "e1", ec256_priv, 0}, {"EdDSA", "d1", ed_priv, 0},
+        {"RS256", "r1", rsa_priv, 0},
+        {"PS256", "r1", rsa_priv, 0},
+        {"ES256", "e1", ec256_priv, 0},
+        {"EdDSA", "d1", ed_priv, 0},
         {"ES256", "r1", ec256_priv, FORGE_ENOENT}, /* kid of another key type */
         {"RS256", "e1", rsa_priv, FORGE_ENOENT},
         {"RS256", NULL, rsa_priv, 0}, /* no kid: every key of the right type is tried */
@@ -499,9 +502,12 @@ static void test_b64url(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64url),         cmocka_unit_test(test_all_algorithms),
-        cmocka_unit_test(test_hmac),           cmocka_unit_test(test_negative_matrix),
-        cmocka_unit_test(test_config_refusals), cmocka_unit_test(test_jwks),
+        cmocka_unit_test(test_b64url),
+        cmocka_unit_test(test_all_algorithms),
+        cmocka_unit_test(test_hmac),
+        cmocka_unit_test(test_negative_matrix),
+        cmocka_unit_test(test_config_refusals),
+        cmocka_unit_test(test_jwks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

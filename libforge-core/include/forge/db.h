@@ -240,15 +240,23 @@ FORGE_API forge_db *forge_db_conn_db(const forge_db_conn *c);
 /*
  * Register the database `name` of the app's configuration as a service
  * named "db.<name>", whose pool is reached with forge_app_db. Keys (all
- * under db.<name>): url (required), min_conns, max_conns, acquire_timeout,
+ * under db.<name>): url, min_conns, max_conns, acquire_timeout,
  * connect_timeout, statement_timeout, idle_timeout, validate_after,
- * migrations (a directory applied at start, optional). `default_url` (may
- * be NULL) is used when url is not set. The service's health callback is
- * forge_db_health, so readiness follows the database; an unreachable server
- * at start is logged and reported by health, never fatal, unless a
- * migrations directory is configured (migrations need the server).
+ * migrations (a directory applied at start; "{driver}" in it is replaced by
+ * the driver's name, so one app can ship migrations/sqlite and
+ * migrations/postgres). opts (may be NULL) gives defaults for url and
+ * migrations; without a url from either, registration fails naming the key.
+ * The service's health callback is forge_db_health, so readiness follows
+ * the database; an unreachable server at start is logged and reported by
+ * health, never fatal, unless migrations are configured (they need the
+ * server: the start then fails with the reason).
  */
-FORGE_API int forge_app_db_register(forge_app *app, const char *name, const char *default_url,
+typedef struct forge_app_db_opts {
+    const char *default_url;
+    const char *default_migrations;
+    void *reserved[4];
+} forge_app_db_opts;
+FORGE_API int forge_app_db_register(forge_app *app, const char *name, const forge_app_db_opts *opts,
                                     forge_error *err);
 /* The pool of a registered database; NULL before its service started or for an unknown name. */
 FORGE_API forge_db *forge_app_db(forge_app *app, const char *name);

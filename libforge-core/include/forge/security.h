@@ -61,20 +61,21 @@ FORGE_API int forge_security_group(forge_group *g, const char *policy, forge_err
 
 /* Who made the request, once a policy authenticated it. */
 typedef struct forge_principal {
-    const char *subject;            /* JWT `sub`, or the API key's id */
-    const char *method;             /* "jwt:<verifier>" or "api_key" */
-    const char *const *roles;       /* from the roles claim or the API key */
+    const char *subject;      /* JWT `sub`, or the API key's id */
+    const char *method;       /* "jwt:<verifier>" or "api_key" */
+    const char *const *roles; /* from the roles claim or the API key */
     size_t nroles;
-    const char *const *scopes;      /* API key scopes, or the JWT `scope` claim split */
+    const char *const *scopes; /* API key scopes, or the JWT `scope` claim split */
     size_t nscopes;
-    const json_t *claims;           /* the JWT claims (NULL for API keys); request-owned */
+    const json_t *claims; /* the JWT claims (NULL for API keys); request-owned */
 } forge_principal;
 
 /* The request's principal; NULL when no policy authenticated it. */
 FORGE_API const forge_principal *forge_req_principal(const forge_req *req);
 /* A JWT claim of the request's principal; NULL when absent. Borrowed (request-owned). */
 FORGE_API const json_t *forge_req_claim(const forge_req *req, const char *name);
-/* True when the principal holds the permission (through a role in `security.rbac.roles`, or a scope). */
+/* True when the principal holds the permission (through a role in `security.rbac.roles`, or a
+ * scope). */
 FORGE_API bool forge_req_has_permission(const forge_req *req, const char *permission);
 
 /*
@@ -143,8 +144,8 @@ FORGE_API void forge_schema_free(forge_schema *s);
  * NULL it receives a new array of {"pointer": "/age", "message": "..."}
  * (at most `max_errors`, 0: 32). Messages never quote the instance's values.
  */
-FORGE_API int forge_schema_validate(const forge_schema *s, const json_t *instance,
-                                    json_t **errors, size_t max_errors);
+FORGE_API int forge_schema_validate(const forge_schema *s, const json_t *instance, json_t **errors,
+                                    size_t max_errors);
 
 /* ---- API keys and passwords ---- */
 

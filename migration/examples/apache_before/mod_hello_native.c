@@ -104,15 +104,15 @@ static int hello_handler(request_rec *r)
         return HTTP_NOT_FOUND;
     }
     if (strcmp(path, "/hello") == 0) {
-        r->allowed = AP_METHOD_BIT << M_GET;
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", NULL);
         return r->method_number == M_GET ? hello_text(r) : HTTP_METHOD_NOT_ALLOWED;
     }
     if (strncmp(path, "/users/", 7) == 0 && !strchr(path + 7, '/')) {
-        r->allowed = AP_METHOD_BIT << M_GET;
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", NULL);
         return r->method_number == M_GET ? hello_user(r, path + 7) : HTTP_METHOD_NOT_ALLOWED;
     }
     if (strcmp(path, "/echo") == 0) {
-        r->allowed = AP_METHOD_BIT << M_POST;
+        ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
         return r->method_number == M_POST ? hello_echo(r) : HTTP_METHOD_NOT_ALLOWED;
     }
     return HTTP_NOT_FOUND;
