@@ -334,7 +334,8 @@ void forge__health_fire(forge_health_registry *h, const forge__health_event *ev,
     pthread_mutex_lock(&h->mu);
     size_t ncbs = h->ncbs;
     struct hcallback cbs[FORGE__HCALLBACKS_MAX];
-    memcpy(cbs, h->cbs, ncbs * sizeof(*cbs));
+    if (ncbs)
+        memcpy(cbs, h->cbs, ncbs * sizeof(*cbs));
     forge_app *app = h->app;
     pthread_mutex_unlock(&h->mu);
     if (!app)
