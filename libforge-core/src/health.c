@@ -76,7 +76,8 @@ int forge__health_mapped(forge_health_registry *h, void *region, forge_error *er
     uint64_t stride = (64 + (uint64_t)c->health.max_checks * sizeof(struct hrec) + 63) & ~63ull;
     if (s->magic != FORGE__HMAGIC || s->max_workers != (uint32_t)c->max_workers ||
         s->max_checks != (uint32_t)c->health.max_checks) {
-        memset(s, 0, forge__health_shm_size(c));
+        if (s->magic != 0)
+            memset(s, 0, forge__health_shm_size(c));
         s->max_workers = (uint32_t)c->max_workers;
         s->max_checks = (uint32_t)c->health.max_checks;
         s->worker_stride = stride;
@@ -333,7 +334,8 @@ void forge__health_fire(forge_health_registry *h, const forge__health_event *ev,
     pthread_mutex_lock(&h->mu);
     size_t ncbs = h->ncbs;
     struct hcallback cbs[FORGE__HCALLBACKS_MAX];
-    memcpy(cbs, h->cbs, ncbs * sizeof(*cbs));
+    if (ncbs)
+        memcpy(cbs, h->cbs, ncbs * sizeof(*cbs));
     forge_app *app = h->app;
     pthread_mutex_unlock(&h->mu);
     if (!app)

@@ -78,7 +78,10 @@ static int lay_out(struct mhdr *h, size_t size, const layout *l, forge_error *er
     uint64_t id = layout_id(l);
     if (h->magic == FORGE__MMAGIC && h->layout == id)
         return FORGE_OK;
-    memset(h, 0, (size_t)l->total);
+    /* A new region is zero (mmap, host contract): writing it would commit every page. Only a
+     * region laid out for other limits is cleared. */
+    if (h->magic != 0)
+        memset(h, 0, (size_t)l->total);
     h->layout = id;
     h->max_metrics = l->max_metrics;
     h->max_series = l->max_series;

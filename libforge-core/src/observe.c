@@ -112,7 +112,7 @@ static const forge_config_field fields[] = {
      .validate = series_ok, .help = "label sets of all metrics together"},
     {FORGE_CFG_INT(C, metrics.per_metric, "metrics.max_series_per_metric"), .def = "1000",
      .validate = series_ok},
-    {FORGE_CFG_INT(C, metrics.max_cells, "metrics.max_cells"), .def = "65536", .validate = cells_ok,
+    {FORGE_CFG_INT(C, metrics.max_cells, "metrics.max_cells"), .def = "32768", .validate = cells_ok,
      .help = "8-byte value cells per worker row"},
     {FORGE_CFG_DURATION(C, metrics.collect_interval, "metrics.collect_interval"), .def = "1s",
      .validate = ms_ok, .help = "how often runtime and service gauges are refreshed"},

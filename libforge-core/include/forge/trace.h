@@ -57,8 +57,9 @@ FORGE_API forge_span *forge_req_span(const forge_req *req);
 FORGE_API const char *forge_req_span_id(const forge_req *req);
 
 /*
- * A child span of the request's span, ended by forge_span_end (or at the end
- * of the request if still open). NULL when the request has no span.
+ * A child span of the request's span, in the request's memory: end it with
+ * forge_span_end before the request ends (one still open then is dropped,
+ * never exported). NULL when the request has no span.
  */
 FORGE_API forge_span *forge_req_span_start(forge_req *req, const char *name);
 
