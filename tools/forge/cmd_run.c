@@ -18,6 +18,7 @@
 static const forge_run_host forge_run_hosts[] = {
     {"nginx", "nginx with ngx_http_forge_module (dynamic module)", forge_run_nginx},
     {"apache", "Apache httpd (mpm_event) with mod_forge", forge_run_apache},
+    {"kore", "Kore 4.1 with forge_kore.so (Kore module)", forge_run_kore},
 };
 
 #define NHOSTS (sizeof(forge_run_hosts) / sizeof(forge_run_hosts[0]))
