@@ -206,6 +206,11 @@ expect_eq "GET /users/42 Content-Type" "$(header Content-Type)" application/json
 req GET '/users/a%20b?x=1'
 expect_eq "GET /users/a%20b decodes the parameter" "$BODY" '{"id":"a b"}'
 
+req GET '/users/a%2Fb'
+expect_eq "GET /users/a%2Fb: the path reaches Forge undecoded" "$STATUS/$BODY" '200/{"id":"a/b"}'
+req GET '/users/a%00b'
+expect_eq "GET /users/a%00b is Forge's 400" "$STATUS/$(header Content-Type)" "400/application/problem+json"
+
 req POST /echo -H "Content-Type: application/x-test" --data-binary "ping pong"
 expect_eq "POST /echo status" "$STATUS" 200
 expect_eq "POST /echo body" "$BODY" "ping pong"
