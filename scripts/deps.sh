@@ -6,7 +6,11 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libjansson-dev libyaml-dev libuv1-dev libssl-dev libcmocka-dev libsqlite3-dev
-  nginx nginx-dev wrk curl valgrind
+  nginx nginx-dev apache2 apache2-dev kore
+  wrk curl openssl python3 valgrind
+  libcurl4-openssl-dev  # observability (OTLP), security (JWKS, OAuth2)
+  prometheus            # observability tests: promtool and a real scraper
+  libargon2-dev         # security: password hashing
 )
 
 missing=()

@@ -131,6 +131,8 @@ long forge_pct_decode(const char *in, size_t n, char *out, size_t cap, bool plus
             i += 2;
         } else if (c == '+' && plus_is_space) {
             c = ' ';
+        } else if (c == 0) {
+            return FORGE_EINVAL;
         }
         if (o < cap)
             out[o] = (char)c;

@@ -15,6 +15,7 @@
 struct forge__services; /* service.c: registry, ordering, lifecycle hooks */
 struct forge__routes;   /* route.c: route records, groups, middleware chains */
 struct forge__shm;      /* shm.c: named shared-memory reservations */
+struct forge__observe;  /* observe.c: metrics, health, tracing, access log */
 
 struct forge_app {
     char *name;
@@ -26,6 +27,7 @@ struct forge_app {
     struct forge__services *services;
     struct forge__routes *routes;
     struct forge__shm *shm;
+    struct forge__observe *observe;
     forge_runtime *runtime; /* per worker, NULL before worker start */
     forge_host *host;       /* the host that loaded the app, NULL in bare unit tests */
     int worker_id;
@@ -53,13 +55,27 @@ void forge__middleware_stop(forge_app *app);
 struct forge__shm *forge__shm_new(void);
 void forge__shm_free(struct forge__shm *s);
 /* Map every reservation (via alloc, or mmap when alloc is NULL). */
-int forge__shm_map_all(struct forge__shm *s, void *(*alloc)(void *hctx, const char *name,
-                       size_t size), void *hctx, forge_error *err);
+int forge__shm_map_all(struct forge__shm *s,
+                       void *(*alloc)(void *hctx, const char *name, size_t size), void *hctx,
+                       forge_error *err);
+
+/* ---- observe.c: one-line hooks from app.c, route_finalize.c and host_worker.c ---- */
+int forge__observe_attach(forge_app *app);                    /* forge_app_new */
+void forge__observe_free(forge_app *app);                     /* forge_app_free */
+int forge__observe_install(forge_app *app, forge_error *err); /* routes finalize */
+int forge__observe_mapped(forge_app *app, forge_error *err);  /* after the shm mapping */
+void forge__observe_worker_start(forge_app *app);             /* services started */
+void forge__observe_worker_stop(forge_app *app);              /* before services stop */
+void forge__accesslog_emit(forge_req *req);                   /* the access log middleware */
+
+/* ---- service_health.c: one service's health (per-machine ones not here: *skipped) ---- */
+forge_health forge__service_health(forge_app *app, const char *name, bool *skipped,
+                                   forge_error *err);
 
 /* ---- runtime.c ---- */
 typedef struct forge__runtime_opts {
-    int pool_threads;      /* runtime.pool_threads, default 4 */
-    size_t pool_queue_max; /* runtime.pool_queue_max, default 4096 */
+    int pool_threads;              /* runtime.pool_threads, default 4 */
+    size_t pool_queue_max;         /* runtime.pool_queue_max, default 4096 */
     const char *machine_lock_path; /* NULL: no per-machine services to run */
     /* Called on the runtime thread when this worker gains / loses the machine lock. */
     void (*on_leader)(forge_app *app, bool leader);

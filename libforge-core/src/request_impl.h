@@ -134,6 +134,8 @@ struct forge_req {
     forge_str scheme;
     forge_str body;
     size_t body_len_claimed; /* set_body's n, may exceed body.n (oversized marker) */
+    bool body_owned;         /* body copied into the arena (host memory no longer needed) */
+    bool oom;                /* a setter could not copy: dispatch answers 500 */
 
     /* lazily computed */
     int path_state; /* 0 not yet, 1 ok, -1 undecodable */
@@ -208,7 +210,6 @@ void forge__req_complete(forge_req *req);
 /* Run befores from the start of req->chain; returns FORGE_NEXT, FORGE_DONE or a negative code. */
 int forge__mw_run_before(forge_req *req);
 void forge__mw_run_after(forge_req *req);
-bool forge__mw_is_builtin(const forge_middleware *mw);
 
 /* ---- dispatch.c ---- */
 /* Route the request once (cached); returns the router's code. */
@@ -234,9 +235,11 @@ struct forge_host {
 };
 
 /* Load an entry with optional config text (test host) or file. Internal to http. */
-forge_app *forge__host_load(forge_host *host, const forge_app_entry *entry, void *dl,
+forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entry, void *dl,
                             const char *so_path, const char *config_path, const char *config_text,
                             forge_error *err);
+forge_app *forge__host_load_so(forge_host *host, const char *so_path, const char *config_path,
+                               const char *config_text, forge_error *err);
 const forge_host_ops *forge__host_ops(const forge_host *host);
 
 /* ---- request id ---- */

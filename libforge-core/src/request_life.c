@@ -75,6 +75,8 @@ void forge__req_reset(forge_req *req)
     req->scheme = FORGE_STR_NULL;
     req->body = FORGE_STR_NULL;
     req->body_len_claimed = 0;
+    req->body_owned = false;
+    req->oom = false;
     req->path_state = 0;
     req->path = FORGE_STR_NULL;
     req->query_state = 0;
@@ -187,17 +189,37 @@ void forge_req_release(forge_req *req)
 
 /* ---- setters (host thread, before dispatch) ---- */
 
+/*
+ * The request line, headers, peer and scheme are copied into the arena as
+ * they are set: a handler still running on the pool or after FORGE_ASYNC
+ * when the client goes away (and the host frees its memory) keeps reading
+ * valid bytes. On OOM the request is marked and dispatch answers 500.
+ */
+static forge_str keep(forge_req *req, const char *p, size_t n)
+{
+    if (!p || n == 0)
+        return (forge_str){"", 0};
+    char *c = forge_arena_alloc(req->arena, n + 1);
+    if (!c) {
+        req->oom = true;
+        return (forge_str){"", 0};
+    }
+    memcpy(c, p, n);
+    c[n] = '\0';
+    return (forge_str){c, n};
+}
+
 void forge_req_set_method(forge_req *req, const char *p, size_t n)
 {
-    req->method_str = (forge_str){p, n};
-    req->method = forge_method_parse(p, n);
+    req->method_str = keep(req, p, n);
+    req->method = forge_method_parse(req->method_str.p, req->method_str.n);
 }
 
 void forge_req_set_target(forge_req *req, const char *path, size_t path_len, const char *query,
                           size_t query_len)
 {
-    req->raw_path = (forge_str){path, path_len};
-    req->query = (forge_str){query ? query : "", query ? query_len : 0};
+    req->raw_path = keep(req, path, path_len);
+    req->query = keep(req, query, query ? query_len : 0);
     req->routed = false;
     req->path_state = 0;
     req->query_state = 0;
@@ -209,25 +231,30 @@ int forge_req_add_header(forge_req *req, const char *name, size_t name_len, cons
     if (req->nheaders == req->cap_headers) {
         size_t cap = req->cap_headers * 2;
         forge_header *h = forge_arena_alloc(req->arena, cap * sizeof(*h));
-        if (!h)
+        if (!h) {
+            req->oom = true;
             return FORGE_ENOMEM;
+        }
         memcpy(h, req->headers, req->nheaders * sizeof(*h));
         req->headers = h;
         req->cap_headers = cap;
     }
-    req->headers[req->nheaders++] = (forge_header){{name, name_len}, {value, value_len}};
+    forge_str n = keep(req, name, name_len), v = keep(req, value, value_len);
+    if (req->oom)
+        return FORGE_ENOMEM;
+    req->headers[req->nheaders++] = (forge_header){n, v};
     return FORGE_OK;
 }
 
 void forge_req_set_peer(forge_req *req, const char *addr, size_t n, int port)
 {
-    req->peer = (forge_str){addr, n};
+    req->peer = keep(req, addr, n);
     req->peer_port = port;
 }
 
 void forge_req_set_scheme(forge_req *req, const char *p, size_t n)
 {
-    req->scheme = (forge_str){p, n};
+    req->scheme = keep(req, p, n);
 }
 
 void forge_req_set_body(forge_req *req, const void *p, size_t n)

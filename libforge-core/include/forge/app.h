@@ -22,22 +22,31 @@
 
 typedef int (*forge_app_init_fn)(forge_app *app, forge_error *err);
 
-/* The record FORGE_APP exports under the symbol FORGE_APP_SYMBOL. */
-typedef struct forge_app_entry {
+/*
+ * The record FORGE_APP exports under the symbol FORGE_APP_SYMBOL. There is no
+ * typedef: the exported variable itself is named forge_app_entry (so tests
+ * that link an app can pass &forge_app_entry), and C gives typedef names and
+ * variables one namespace. Write the type as `struct forge_app_entry`.
+ */
+struct forge_app_entry {
     uint32_t abi_version; /* FORGE_ABI_VERSION at build time */
-    uint32_t size;        /* sizeof(forge_app_entry) at build time */
+    uint32_t size;        /* sizeof(struct forge_app_entry) at build time */
     const char *name;
     const char *version;
     forge_app_init_fn init;
     void *reserved[4];
-} forge_app_entry;
+};
 
 #define FORGE_APP_SYMBOL "forge_app_entry"
 
 #define FORGE_APP(name_, version_)                                                                 \
-    static int forge__app_init(forge_app *app, forge_error *err);                                 \
-    FORGE_EXPORT const forge_app_entry forge_app_entry = {                                         \
-        FORGE_ABI_VERSION, (uint32_t)sizeof(forge_app_entry), name_, version_, forge__app_init,    \
+    static int forge__app_init(forge_app *app, forge_error *err);                                  \
+    FORGE_EXPORT const struct forge_app_entry forge_app_entry = {                                  \
+        FORGE_ABI_VERSION,                                                                         \
+        (uint32_t)sizeof(struct forge_app_entry),                                                  \
+        name_,                                                                                     \
+        version_,                                                                                  \
+        forge__app_init,                                                                           \
         {0}};                                                                                      \
     static int forge__app_init(forge_app *app, forge_error *err)
 
@@ -68,6 +77,7 @@ FORGE_API int forge_app_worker_count(const forge_app *app);
 #define FORGE_SERVICE_PER_MACHINE 0x1u
 
 typedef enum forge_service_state {
+    FORGE_SERVICE_UNKNOWN = -1, /* no service of that name */
     FORGE_SERVICE_REGISTERED = 0,
     FORGE_SERVICE_STARTING,
     FORGE_SERVICE_RUNNING,
@@ -89,31 +99,72 @@ typedef struct forge_service_def {
     void (*stop)(forge_app *app, void *state);
     forge_health (*health)(forge_app *app, void *state, forge_error *err);
     void *state;
-    unsigned flags;              /* FORGE_SERVICE_* */
-    uint32_t start_timeout_ms;   /* 0: app default (services.start_timeout) */
-    uint32_t stop_timeout_ms;    /* 0: app default (services.stop_timeout) */
+    unsigned flags;            /* FORGE_SERVICE_* */
+    uint32_t start_timeout_ms; /* 0: app default (services.start_timeout) */
+    uint32_t stop_timeout_ms;  /* 0: app default (services.stop_timeout) */
     void *reserved[4];
 } forge_service_def;
 
-/* Register a service (the def is copied, strings too). FORGE_EEXIST on a duplicate name. */
+/*
+ * Register a service (the def is copied, strings too). FORGE_EEXIST on a
+ * duplicate name, FORGE_ESTATE once the app is started. Service callbacks
+ * and hooks run under the app's lifecycle lock: from inside one,
+ * forge_app_service/hook/start give FORGE_ESTATE and forge_app_stop does
+ * nothing.
+ */
 FORGE_API int forge_app_service(forge_app *app, const forge_service_def *def, forge_error *err);
 
 /*
- * Start every service in dependency order. Missing dependencies and cycles
- * are refused before anything starts, naming the dependency or the cycle
- * ("a -> b -> a"). When a start fails or times out, the services already
- * started are stopped in reverse and err names the failed service and why.
+ * Start every service in dependency order (among services whose
+ * dependencies are started, the earliest registered first). Services flagged
+ * FORGE_SERVICE_PER_MACHINE are left to the runtime. Missing dependencies
+ * and cycles (in services and in the DI container's declared graph, see
+ * forge_di_validate) are refused before anything starts, naming the
+ * dependency or the cycle ("a -> b -> a"). The sequence: BEFORE_START hooks,
+ * services, middleware on_start, AFTER_START hooks. When a step fails or a
+ * start times out (FORGE_ETIMEDOUT; services.start_timeout, default 30s, or
+ * the def's start_timeout_ms), what already started is stopped as by
+ * forge_app_stop, and err names the failed service and why (key: the
+ * service's name; cause: the service's own message). FORGE_ESTATE when the
+ * app is already started.
  */
 FORGE_API int forge_app_start(forge_app *app, forge_error *err);
 
-/* Stop started services in reverse order (idempotent). */
+/*
+ * Stop in reverse: per-machine services, BEFORE_STOP hooks, middleware
+ * on_stop, services, AFTER_STOP hooks. Idempotent. A stop that exceeds its
+ * timeout (services.stop_timeout, default 10s, or the def's) is logged and
+ * left running on its helper thread; the service is marked FAILED.
+ */
 FORGE_API void forge_app_stop(forge_app *app);
 
+/*
+ * A service's state (FORGE_SERVICE_UNKNOWN for an unknown name). Safe from
+ * any thread once registration is over.
+ */
 FORGE_API forge_service_state forge_app_service_state(const forge_app *app, const char *name);
 FORGE_API const char *forge_service_state_name(forge_service_state s);
 
+/*
+ * Visit every service in registration order; a non-zero return from `fn`
+ * stops the walk and is returned. Safe from any thread once registration is
+ * over (states are read atomically; a walk may see a start in progress).
+ */
 typedef int (*forge_service_visit_fn)(const char *name, forge_service_state state, void *udata);
 FORGE_API int forge_app_services(const forge_app *app, forge_service_visit_fn fn, void *udata);
+
+/*
+ * Health: calls each running service's health callback (services without
+ * one count as healthy; services not running as unhealthy) and returns the
+ * worst. `fn` (may be NULL) sees each service's result and message (empty
+ * when the callback gave none). Runs the callbacks on the calling thread;
+ * safe from any thread while services are running, but not concurrently
+ * with forge_app_start/stop.
+ */
+typedef void (*forge_health_visit_fn)(const char *name, forge_service_state state,
+                                      forge_health health, const char *message, void *udata);
+FORGE_API forge_health forge_app_health(forge_app *app, forge_health_visit_fn fn, void *udata);
+FORGE_API const char *forge_health_name(forge_health h);
 
 /* ---- lifecycle phase hooks ---- */
 

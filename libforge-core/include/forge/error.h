@@ -11,35 +11,35 @@
 #include <forge/common.h>
 
 /* Results that are not errors. */
-#define FORGE_OK 0
+#define FORGE_OK    0
 #define FORGE_ASYNC 1 /* a handler will finish the request later */
-#define FORGE_NEXT 2  /* middleware: continue the chain */
-#define FORGE_DONE 3  /* middleware or dispatch: the response is complete */
+#define FORGE_NEXT  2 /* middleware: continue the chain */
+#define FORGE_DONE  3 /* middleware or dispatch: the response is complete */
 
 /* Errors: errno-like values where one fits, Forge's own below -1000. */
-#define FORGE_EPERM (-1)
-#define FORGE_ENOENT (-2)
-#define FORGE_EIO (-5)
-#define FORGE_EAGAIN (-11)
-#define FORGE_ENOMEM (-12)
-#define FORGE_EACCES (-13)
-#define FORGE_EBUSY (-16)
-#define FORGE_EEXIST (-17)
-#define FORGE_EINVAL (-22)
-#define FORGE_ERANGE (-34)
-#define FORGE_ENOSYS (-38)
-#define FORGE_ETIMEDOUT (-110)
-#define FORGE_ECANCELED (-125)
-#define FORGE_ECYCLE (-1001)     /* a dependency cycle */
-#define FORGE_ETYPE (-1002)      /* a value of another type than asked for */
-#define FORGE_ECONFLICT (-1003)  /* conflicting registration (routes, names) */
-#define FORGE_ECONFIG (-1004)    /* invalid configuration */
-#define FORGE_EABI (-1005)       /* an app or plugin built for another ABI */
-#define FORGE_ETOOBIG (-1006)    /* a size limit was exceeded */
-#define FORGE_ESTATE (-1007)     /* the call is not valid in this state */
-#define FORGE_EPARSE (-1008)     /* malformed input (syntax) */
-#define FORGE_EMETHOD (-1009)    /* router: path matches, method does not */
-#define FORGE_EDEPENDENCY (-1010)/* a dependency is missing or failed */
+#define FORGE_EPERM       (-1)
+#define FORGE_ENOENT      (-2)
+#define FORGE_EIO         (-5)
+#define FORGE_EAGAIN      (-11)
+#define FORGE_ENOMEM      (-12)
+#define FORGE_EACCES      (-13)
+#define FORGE_EBUSY       (-16)
+#define FORGE_EEXIST      (-17)
+#define FORGE_EINVAL      (-22)
+#define FORGE_ERANGE      (-34)
+#define FORGE_ENOSYS      (-38)
+#define FORGE_ETIMEDOUT   (-110)
+#define FORGE_ECANCELED   (-125)
+#define FORGE_ECYCLE      (-1001) /* a dependency cycle */
+#define FORGE_ETYPE       (-1002) /* a value of another type than asked for */
+#define FORGE_ECONFLICT   (-1003) /* conflicting registration (routes, names) */
+#define FORGE_ECONFIG     (-1004) /* invalid configuration */
+#define FORGE_EABI        (-1005) /* an app or plugin built for another ABI */
+#define FORGE_ETOOBIG     (-1006) /* a size limit was exceeded */
+#define FORGE_ESTATE      (-1007) /* the call is not valid in this state */
+#define FORGE_EPARSE      (-1008) /* malformed input (syntax) */
+#define FORGE_EMETHOD     (-1009) /* router: path matches, method does not */
+#define FORGE_EDEPENDENCY (-1010) /* a dependency is missing or failed */
 
 #define FORGE_ERROR_MSG_MAX 512
 #define FORGE_ERROR_KEY_MAX 256

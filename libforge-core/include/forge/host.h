@@ -20,6 +20,25 @@
  *
  * send_head/send_body are called only on the thread that called
  * forge_req_dispatch or forge_req_resume, never from another thread.
+ *
+ * Wake: called with a per-request lock held, at most once until the next
+ * forge_req_resume (wakes coalesce), never after forge_req_release, and
+ * possibly before forge_req_dispatch has returned FORGE_ASYNC (a pool thread
+ * may finish first). It must not call back into Forge; it posts an event.
+ * A host that calls forge_req_resume only in answer to wake never sees a wake
+ * after resume returned FORGE_DONE.
+ *
+ * Who sets which headers: the core passes the status, the app's headers
+ * (Content-Type, X-Request-ID, Allow...) and the body length; it never emits
+ * Content-Length, Transfer-Encoding, Connection, Date or Server. The host
+ * derives framing from content_length (Content-Length for >= 0, chunked or
+ * close-delimited for -1) and adds Date and Server as it does for its own
+ * responses. Apps cannot set Content-Length or Transfer-Encoding.
+ *
+ * Threads: forge_req_new, the setters, forge_req_dispatch, forge_req_resume
+ * and forge_req_release for one request run on one host thread (a host may
+ * run many requests on many threads, as Apache does). The request free list
+ * is shared by the host's threads and locked.
  */
 #ifndef FORGE_HOST_H
 #define FORGE_HOST_H
@@ -34,7 +53,7 @@
 
 /* send_body flags. */
 #define FORGE_SEND_FLUSH 0x1u
-#define FORGE_SEND_LAST 0x2u
+#define FORGE_SEND_LAST  0x2u
 
 typedef struct forge_host_ops {
     uint32_t abi_version; /* FORGE_ABI_VERSION */
@@ -82,7 +101,7 @@ FORGE_API forge_app *forge_host_load(forge_host *host, const char *so_path, cons
                                      forge_error *err);
 
 /* The same for an entry linked into the process (tests, static embedding). */
-FORGE_API forge_app *forge_host_load_entry(forge_host *host, const forge_app_entry *entry,
+FORGE_API forge_app *forge_host_load_entry(forge_host *host, const struct forge_app_entry *entry,
                                            const char *config_path, forge_error *err);
 
 FORGE_API forge_app *forge_host_app(forge_host *host);
@@ -105,7 +124,17 @@ FORGE_API void forge_host_worker_stop(forge_host *host);
 /* A request for the host's request handle `hreq`. NULL on OOM. */
 FORGE_API forge_req *forge_req_new(forge_host *host, void *hreq);
 
-/* Borrowed strings: they must stay valid until forge_req_release. */
+/*
+ * Filling a request (host thread, before dispatch). Method, target, headers,
+ * peer and scheme are copied into the request's arena as they are set, so
+ * the host may reuse that memory once the call returns. The body is borrowed:
+ * it must stay valid until forge_req_dispatch returns; Forge copies it (into
+ * the arena, after the size check) before a handler that may outlive the
+ * host's memory runs. A host that stopped reading an oversized body passes a
+ * length above forge_req_body_limit (data may be NULL): dispatch answers 413.
+ * Dispatch also answers 413 when a Content-Length header exceeds the limit,
+ * so a host may check the limit before reading the body at all.
+ */
 FORGE_API void forge_req_set_method(forge_req *req, const char *p, size_t n);
 FORGE_API void forge_req_set_target(forge_req *req, const char *path, size_t path_len,
                                     const char *query, size_t query_len);

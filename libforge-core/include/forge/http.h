@@ -38,12 +38,15 @@ typedef struct forge_header {
 
 /*
  * Percent-decoding. Decodes `n` bytes of `in` into `out` (which may equal
- * `in`), writing at most `cap` bytes; returns the decoded length or
- * FORGE_EPARSE for a malformed escape, FORGE_EINVAL for an encoded NUL,
- * FORGE_ETOOBIG when `cap` is too small. `plus_is_space` decodes '+' as ' '
- * (query strings), not in paths.
+ * `in`), writing at most `cap` bytes (no terminator); returns the decoded
+ * length or FORGE_EPARSE for a malformed escape ('%' not followed by two hex
+ * digits), FORGE_EINVAL for a NUL byte, encoded or raw (so the output never
+ * holds one), FORGE_ETOOBIG when `cap` is too small (malformed input is
+ * reported as such whatever `cap`). `plus_is_space` decodes '+' as ' '
+ * (query strings), not in paths; an encoded "%2B" is always '+'.
  */
-FORGE_API long forge_pct_decode(const char *in, size_t n, char *out, size_t cap, bool plus_is_space);
+FORGE_API long forge_pct_decode(const char *in, size_t n, char *out, size_t cap,
+                                bool plus_is_space);
 
 /*
  * Iterate over the `key=value` pairs of a raw query string (no '?'), split on
