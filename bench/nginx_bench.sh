@@ -6,8 +6,9 @@
 # (PAIRS pairs of SECONDS each, -t1 -c32), and the script prints each run's
 # requests/s and the worker's CPU time per request, each pair's ratios
 # (requests/s B/A, and CPU per request A/B, which is steadier on a shared
-# machine), and the median of each with its spread. Twice: with Forge's default middleware
-# (request id, access log, error mapping) and with it turned off.
+# machine), and the median of each with its spread. Twice: with Forge's
+# default middleware (request id, access log, error mapping, HTTP metrics,
+# tracing) and with all of it turned off.
 #
 # usage: bench/nginx_bench.sh [BUILD_DIR]     env: PAIRS=3 SECONDS_PER_RUN=5 PORT=18095
 set -uo pipefail
@@ -142,6 +143,11 @@ http:
     request_id: false
     access_log: false
     errors: false
+observe:
+  metrics:
+    enabled: false
+  trace:
+    enabled: false
 EOF
 
 bench "default middleware" "$DIR/default.yaml"
