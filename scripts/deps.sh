@@ -8,6 +8,8 @@ PKGS=(
   libjansson-dev libyaml-dev libuv1-dev libssl-dev libcmocka-dev libsqlite3-dev
   nginx nginx-dev apache2 apache2-dev kore
   wrk curl openssl python3 valgrind
+  postgresql libpq-dev redis-server libhiredis-dev mariadb-server libmariadb-dev
+  libmongoc-dev libbson-dev
 )
 
 missing=()
