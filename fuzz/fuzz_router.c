@@ -53,10 +53,13 @@ static bool is_static(const char *p)
 
 static int lookup_checked(const forge_router *r, forge_method method, const char *path, size_t n)
 {
-    char buf[MAX_LINE * 2];
+    /* Exactly `n` bytes, on the heap so ASan sees any overrun: router.h promises it suffices. */
+    char *buf = malloc(n ? n : 1);
+    if (!buf)
+        abort();
     forge_match m;
     m.buf = buf;
-    m.cap = sizeof(buf);
+    m.cap = n;
     int rc = forge_router_lookup(r, method, path, n, &m);
     ref_result want = ref_lookup(recs, nrecs, method, path, n);
     if (rc != want.rc || (rc == FORGE_OK && m.value != want.value) ||
@@ -77,7 +80,7 @@ static int lookup_checked(const forge_router *r, forge_method method, const char
         for (unsigned i = 0; i < m.nparams; i++) {
             const forge_param *p = &m.params[i];
             check(p->name.n > 0, "parameter name non-empty");
-            check(p->value.p >= buf && p->value.p + p->value.n < buf + sizeof(buf),
+            check(p->value.p >= buf && p->value.p + p->value.n < buf + n,
                   "value inside the buffer");
             check(p->value.p[p->value.n] == '\0', "value NUL-terminated");
             check(memchr(p->value.p, '\0', p->value.n) == NULL, "no NUL inside a value");
@@ -85,9 +88,10 @@ static int lookup_checked(const forge_router *r, forge_method method, const char
     } else if (rc == FORGE_EMETHOD) {
         check(m.allowed != 0 && m.value == NULL && m.pattern != NULL, "405 has allowed methods");
     } else {
-        check(rc == FORGE_ENOENT || rc == FORGE_EPARSE || rc == FORGE_ETOOBIG, "known result");
+        check(rc == FORGE_ENOENT || rc == FORGE_EPARSE, "known result (a buffer of len suffices)");
         check(m.value == NULL && m.nparams == 0, "failure clears outputs");
     }
+    free(buf);
     return rc;
 }
 

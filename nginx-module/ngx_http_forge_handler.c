@@ -24,6 +24,8 @@
 
 static ngx_int_t ngx_http_forge_translate(
     ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx);
+static ngx_int_t ngx_http_forge_run(
+    ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx);
 static ngx_int_t ngx_http_forge_has_body(ngx_http_request_t *r);
 static void      ngx_http_forge_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_forge_set_body(
@@ -77,25 +79,25 @@ ngx_http_forge_handler(ngx_http_request_t *r)
     }
 
     if (!ngx_http_forge_has_body(r)) {
-        rc = ngx_http_forge_dispatch(r, ctx);
-
-        if (rc == NGX_DONE) {
-            /* held until the resume that completes the request */
-            r->main->count++;
-            ngx_http_forge_output_pending(r, ctx);
-        }
-
-        return rc;
+        return ngx_http_forge_run(r, ctx);
     }
 
     limit = (off_t) forge_req_body_limit(ctx->freq);
 
     if (r->headers_in.content_length_n > limit) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-            "forge: client intended to send a body of %O bytes, "
-            "the route's limit is %O",
-            r->headers_in.content_length_n, limit);
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        /*
+         * Refused without reading: Forge answers 413 (problem+json) from
+         * the claimed length, nginx discards the body.
+         */
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        forge_req_set_body(
+            ctx->freq, NULL, (size_t) r->headers_in.content_length_n);
+
+        return ngx_http_forge_run(r, ctx);
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_forge_body_handler);
@@ -105,6 +107,24 @@ ngx_http_forge_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/* Dispatch from the content handler, no body to read. */
+static ngx_int_t
+ngx_http_forge_run(ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx)
+{
+    ngx_int_t rc;
+
+    rc = ngx_http_forge_dispatch(r, ctx);
+
+    if (rc == NGX_DONE) {
+        /* held until the resume that completes the request */
+        r->main->count++;
+        ngx_http_forge_output_pending(r, ctx);
+    }
+
+    return rc;
 }
 
 
@@ -312,10 +332,9 @@ ngx_http_forge_set_body(ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx)
     limit = (off_t) forge_req_body_limit(ctx->freq);
 
     if (size > limit) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-            "forge: client sent a body of %O bytes, the route's limit is %O",
-            size, limit);
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        /* a chunked body past the route's limit: Forge answers 413 */
+        forge_req_set_body(ctx->freq, NULL, (size_t) size);
+        return NGX_OK;
     }
 
     start = forge_req_alloc(ctx->freq, (size_t) size);

@@ -19,6 +19,8 @@
 #include "ngx_http_forge_module.h"
 
 
+static ngx_int_t ngx_http_forge_set_status_line(
+    ngx_http_request_t *r, int status);
 static ngx_int_t ngx_http_forge_set_header(
     ngx_http_request_t *r, const forge_header *fh);
 static void ngx_http_forge_write_handler(ngx_http_request_t *r);
@@ -54,6 +56,10 @@ ngx_http_forge_send_head(void *hreq, int status, const forge_header *headers,
     r->headers_out.status = status;
     r->headers_out.content_length_n = content_length;
 
+    if (ngx_http_forge_set_status_line(r, status) != NGX_OK) {
+        return FORGE_ENOMEM;
+    }
+
     for (i = 0; i < nheaders; i++) {
         if (ngx_http_forge_set_header(r, &headers[i]) != NGX_OK) {
             return FORGE_ENOMEM;
@@ -81,6 +87,47 @@ ngx_http_forge_send_head(void *hreq, int status, const forge_header *headers,
     }
 
     return 0;
+}
+
+
+/*
+ * nginx writes the reason phrase of the statuses it knows (HTTP/1.x); for
+ * the others (418, 422, 451...) it would send the code alone, so Forge's
+ * reason phrase goes into the status line.
+ */
+static ngx_int_t
+ngx_http_forge_set_status_line(ngx_http_request_t *r, int status)
+{
+    u_char     *p;
+    size_t      len;
+    const char *reason;
+
+    if ((status >= 200 && status <= 206) || (status >= 301 && status <= 304)
+        || status == 307 || status == 308 || (status >= 400 && status <= 416)
+        || status == 421 || status == 429 || (status >= 500 && status <= 504)
+        || status == 507 || status < 200 || status > 599)
+    {
+        return NGX_OK;
+    }
+
+    reason = forge_status_reason(status);
+
+    if (ngx_strcmp(reason, "Unknown") == 0) {
+        return NGX_OK;
+    }
+
+    len = ngx_strlen(reason);
+
+    p = ngx_pnalloc(r->pool, sizeof("000 ") - 1 + len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status_line.data = p;
+    r->headers_out.status_line.len =
+        ngx_sprintf(p, "%03d %s", status, reason) - p;
+
+    return NGX_OK;
 }
 
 

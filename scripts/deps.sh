@@ -8,8 +8,11 @@ PKGS=(
   libjansson-dev libyaml-dev libuv1-dev libssl-dev libcmocka-dev libsqlite3-dev
   nginx nginx-dev apache2 apache2-dev kore
   wrk curl openssl python3 valgrind
-  postgresql libpq-dev redis-server libhiredis-dev mariadb-server libmariadb-dev
-  libmongoc-dev libbson-dev
+  libcurl4-openssl-dev  # observability (OTLP), security (JWKS, OAuth2)
+  prometheus            # observability tests: promtool and a real scraper
+  libargon2-dev         # security: password hashing
+  postgresql libpq-dev redis-server libhiredis-dev mariadb-server libmariadb-dev  # data
+  libmongoc-dev libbson-dev  # data: the Mongo driver (not written yet)
 )
 
 missing=()

@@ -36,6 +36,10 @@ forge_app *forge_app_new(const char *name, const char *version)
     forge_di_value(app->di, "forge.log", &forge_type_log, app->log, NULL, NULL);
     forge_di_value(app->di, "forge.config", &forge_type_config, app->config, NULL, NULL);
     forge_di_value(app->di, "forge.router", &forge_type_router, app->router, NULL, NULL);
+    if (forge__observe_attach(app) < 0) {
+        forge_app_free(app);
+        return NULL;
+    }
     return app;
 }
 
@@ -46,6 +50,7 @@ void forge_app_free(forge_app *app)
     forge_app_stop(app);
     /* The container may hold values whose destructors use the other parts: free it first. */
     forge_di_free(app->di);
+    forge__observe_free(app);
     forge__routes_free(app->routes);
     forge__services_free(app->services);
     forge__shm_free(app->shm);

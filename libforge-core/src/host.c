@@ -99,7 +99,6 @@ static int check_entry(const struct forge_app_entry *e, const char *where, forge
     return FORGE_OK;
 }
 
-
 static int load_config(forge_app *app, const char *path, const char *text, forge_error *err)
 {
     int rc = FORGE_OK;
@@ -109,9 +108,28 @@ static int load_config(forge_app *app, const char *path, const char *text, forge
         rc = forge_config_load_file(app->config, path, err);
     if (rc == FORGE_OK)
         rc = forge_config_apply_env(app->config, err);
+    if (rc == FORGE_OK && forge_config_check_core(app->config, err) < 0) {
+        /* Type and range errors of the core sections are config errors to a host. */
+        rc = FORGE_ECONFIG;
+        if (err)
+            err->code = rc;
+    }
     if (rc == FORGE_OK)
         rc = forge_log_configure(app->log, app->config, err);
     return rc;
+}
+
+/*
+ * Keys no area declared are most often typos. Until every area binds its
+ * section through a schema, they are reported as a warning naming each key
+ * (with a suggestion), not refused.
+ */
+static void warn_unknown_keys(forge_app *app)
+{
+    forge_error uerr;
+    forge_error_clear(&uerr);
+    if (forge_config_check_unknown(app->config, &uerr) < 0)
+        forge_logf(app->log, FORGE_LOG_WARN, NULL, "config: %s", uerr.message);
 }
 
 forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entry, void *dl,
@@ -145,6 +163,8 @@ forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entr
     }
     if (rc == FORGE_OK)
         rc = forge__routes_finalize(app, err);
+    if (rc == FORGE_OK)
+        warn_unknown_keys(app);
     if (rc < 0) {
         if (err && !err->code)
             err->code = rc;

@@ -17,7 +17,8 @@ int forge_host_before_fork(forge_host *host, forge_error *err)
 {
     if (!host || !host->app)
         return forge_error_set(err, FORGE_ESTATE, "before fork: no app loaded");
-    return forge__shm_map_all(host->app->shm, host->ops.shm_alloc, host->hctx, err);
+    int rc = forge__shm_map_all(host->app->shm, host->ops.shm_alloc, host->hctx, err);
+    return rc < 0 ? rc : forge__observe_mapped(host->app, err);
 }
 
 /* With leader_mu held: bring the per-machine services in line with the lock. */
@@ -130,6 +131,7 @@ int forge_host_worker_start(forge_host *host, int worker_id, int worker_count, f
         return rc;
     }
     host->worker_started = true;
+    forge__observe_worker_start(app);
     return FORGE_OK;
 }
 
@@ -138,6 +140,7 @@ void forge_host_worker_stop(forge_host *host)
     if (!host || !host->worker_started)
         return;
     forge_app *app = host->app;
+    forge__observe_worker_stop(app);
     pthread_mutex_lock(&host->leader_mu);
     host->services_started = false;
     sync_machine_services(host);

@@ -15,6 +15,7 @@
 struct forge__services; /* service.c: registry, ordering, lifecycle hooks */
 struct forge__routes;   /* route.c: route records, groups, middleware chains */
 struct forge__shm;      /* shm.c: named shared-memory reservations */
+struct forge__observe;  /* observe.c: metrics, health, tracing, access log */
 
 struct forge_app {
     char *name;
@@ -26,6 +27,7 @@ struct forge_app {
     struct forge__services *services;
     struct forge__routes *routes;
     struct forge__shm *shm;
+    struct forge__observe *observe;
     forge_runtime *runtime; /* per worker, NULL before worker start */
     forge_host *host;       /* the host that loaded the app, NULL in bare unit tests */
     int worker_id;
@@ -56,6 +58,19 @@ void forge__shm_free(struct forge__shm *s);
 int forge__shm_map_all(struct forge__shm *s,
                        void *(*alloc)(void *hctx, const char *name, size_t size), void *hctx,
                        forge_error *err);
+
+/* ---- observe.c: one-line hooks from app.c, route_finalize.c and host_worker.c ---- */
+int forge__observe_attach(forge_app *app);                    /* forge_app_new */
+void forge__observe_free(forge_app *app);                     /* forge_app_free */
+int forge__observe_install(forge_app *app, forge_error *err); /* routes finalize */
+int forge__observe_mapped(forge_app *app, forge_error *err);  /* after the shm mapping */
+void forge__observe_worker_start(forge_app *app);             /* services started */
+void forge__observe_worker_stop(forge_app *app);              /* before services stop */
+void forge__accesslog_emit(forge_req *req);                   /* the access log middleware */
+
+/* ---- service_health.c: one service's health (per-machine ones not here: *skipped) ---- */
+forge_health forge__service_health(forge_app *app, const char *name, bool *skipped,
+                                   forge_error *err);
 
 /* ---- runtime.c ---- */
 typedef struct forge__runtime_opts {

@@ -8,6 +8,8 @@
  */
 #include "log_internal.h"
 
+#include <forge/trace.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -191,10 +193,11 @@ static void emit(forge_log *log, forge_log_level level, const forge_req *req, co
     char storage[LINE_STACK];
     forge__lbuf b;
     timestamp(ts);
-    forge__log_rec r = {ts, level, msg, msg_len, NULL, NULL, fields, fields ? n : 0};
+    forge__log_rec r = {ts, level, msg, msg_len, NULL, NULL, NULL, fields, fields ? n : 0};
     if (req) {
         r.req_id = forge_req_id(req);
         r.trace_id = forge_req_trace_id(req);
+        r.span_id = forge_req_span_id(req);
     }
     forge__lbuf_init(&b, storage, sizeof(storage));
     if (log->format == FORGE_LOG_JSON)

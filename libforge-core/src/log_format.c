@@ -6,7 +6,7 @@
  *       values are escaped (\n, \t, \xNN); values with spaces, quotes, '=' or
  *       escapes are double-quoted.
  * json: one object per line: {"ts":..,"level":..,"msg":..,"req_id":..,
- *       "trace_id":..,<fields>}. Strings are escaped by hand (no allocation),
+ *       "trace_id":..,"span_id":..,<fields>}. Strings are escaped by hand (no allocation),
  *       invalid UTF-8 becomes U+FFFD, non-finite doubles become strings.
  *
  * Secret fields print as "***" in both formats; their value is never read.
@@ -149,6 +149,10 @@ void forge__log_format_text(forge__lbuf *b, const forge__log_rec *r)
         forge__lbuf_puts(b, " trace_id=");
         text_value(b, r->trace_id, strlen(r->trace_id));
     }
+    if (r->span_id) {
+        forge__lbuf_puts(b, " span_id=");
+        text_value(b, r->span_id, strlen(r->span_id));
+    }
     for (size_t i = 0; i < r->nfields; i++)
         text_field(b, &r->fields[i]);
 }
@@ -215,6 +219,10 @@ void forge__log_format_json(forge__lbuf *b, const forge__log_rec *r)
     if (r->trace_id) {
         forge__lbuf_puts(b, ",\"trace_id\":");
         put_jstring(b, r->trace_id);
+    }
+    if (r->span_id) {
+        forge__lbuf_puts(b, ",\"span_id\":");
+        put_jstring(b, r->span_id);
     }
     for (size_t i = 0; i < r->nfields; i++)
         json_field(b, &r->fields[i]);

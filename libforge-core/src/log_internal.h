@@ -41,6 +41,7 @@ typedef struct forge__log_rec {
     size_t msg_len;
     const char *req_id;   /* NULL when none */
     const char *trace_id; /* NULL when none */
+    const char *span_id;  /* NULL when none */
     const forge_log_field *fields;
     size_t nfields;
 } forge__log_rec;

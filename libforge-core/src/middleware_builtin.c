@@ -8,30 +8,10 @@
 
 /* ---- access log: one structured line per request, written when it completes ---- */
 
-static const char *cstr(forge_req *req, forge_str s)
-{
-    char *c = forge_arena_strndup(req->arena, s.p ? s.p : "", s.n);
-    return c ? c : "";
-}
-
+/* Fields and destination (app log or JSON file) are the observe area's: accesslog.c. */
 static void access_after(forge_req *req, void *udata)
 {
-    forge_log *log = req->app->log;
-    if (!forge_log_enabled(log, FORGE_LOG_INFO))
-        return;
-    const char *method = req->method != FORGE_METHOD_UNKNOWN ? forge_method_name(req->method)
-                                                             : cstr(req, req->method_str);
-    const char *route = req->route ? req->route->pattern : "";
-    uint64_t bytes = req->streaming ? req->bytes_sent : req->res_body_len;
-    forge_log_field f[] = {
-        FORGE_F_STR("method", method),
-        FORGE_F_STR("path", cstr(req, req->raw_path)),
-        FORGE_F_STR("route", route),
-        FORGE_F_INT("status", req->status),
-        FORGE_F_DBL("duration_ms", (double)forge__elapsed_us(&req->t_start) / 1000.0),
-        FORGE_F_INT("bytes", bytes),
-    };
-    forge_log_emit(log, FORGE_LOG_INFO, req, "request", f, sizeof(f) / sizeof(f[0]));
+    forge__accesslog_emit(req);
 }
 
 static const forge_middleware access_mw = {

@@ -155,9 +155,9 @@ void forge__req_complete(forge_req *req)
     pthread_mutex_unlock(&req->mu);
 }
 
-static int send_head(forge_req *req, const forge_host_ops *ops)
+static int send_head(forge_req *req, const forge_host_ops *ops, bool streaming)
 {
-    int64_t cl = req->streaming ? -1 : (int64_t)req->res_body_len;
+    int64_t cl = streaming ? -1 : (int64_t)req->res_body_len;
     int rc = ops->send_head(req->hreq, req->status, req->res_headers, req->nres_headers, cl);
     req->head_sent = true;
     return rc;
@@ -208,12 +208,13 @@ int forge__req_drain(forge_req *req)
     bool flush = req->flush_pending;
     req->flush_pending = false;
     bool gone = req->host_gone || atomic_load_explicit(&req->released, memory_order_relaxed);
+    bool streaming = req->streaming;
     pthread_mutex_unlock(&req->mu);
 
     int rc = 0;
     if (!gone && need_head)
-        rc = send_head(req, ops);
-    if (req->streaming) {
+        rc = send_head(req, ops, streaming);
+    if (streaming) {
         if (gone || rc < 0)
             free_chunks(chunks);
         else

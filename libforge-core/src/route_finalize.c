@@ -103,7 +103,8 @@ int forge__routes_finalize(forge_app *app, forge_error *err)
     if (rs->finalized)
         return FORGE_OK;
     int rc = read_limits(app, err);
-    if (rc < 0 || (rc = install_builtins(app, err)) < 0)
+    if (rc < 0 || (rc = install_builtins(app, err)) < 0 ||
+        (rc = forge__observe_install(app, err)) < 0)
         return rc;
 
     sort_list(&rs->app_mws);

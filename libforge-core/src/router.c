@@ -132,8 +132,7 @@ static int add_kid(rnode *n, rnode *k)
     if (!kids)
         return FORGE_ENOMEM;
     n->kids = kids;
-    /* 16-byte steps: lookups read the index a block of 16 at a time */
-    uint8_t *idx = realloc((void *)n->idx, (n->nkids + 1u + 15u) & ~15u);
+    uint8_t *idx = realloc((void *)n->idx, n->nkids + 1u);
     if (!idx)
         return FORGE_ENOMEM;
     n->idx = idx;
@@ -156,7 +155,7 @@ static rnode *split(rnode *n, int i, size_t c)
     rnode *mid = new_node(RNODE_STATIC, k->prefix, c);
     char *rest = malloc(k->plen - c);
     rnode **kids = malloc(sizeof(*kids));
-    uint8_t *idx = calloc(1, 16);
+    uint8_t *idx = malloc(1);
     if (!mid || !rest || !kids || !idx) {
         if (mid)
             free((void *)mid->prefix);

@@ -38,7 +38,7 @@ typedef struct rnode {
     uint32_t plen;
     uint16_t nkids;
     uint16_t methods;    /* bit per forge_method with a value here */
-    const uint8_t *idx;  /* first byte of each static child, sorted; 16-byte blocks */
+    const uint8_t *idx;  /* first byte of each static child, sorted */
     struct rnode **kids; /* static children, parallel to idx */
     struct rnode *param; /* `:name` child, or NULL */
     struct rnode *wild;  /* `*name` child, or NULL */

@@ -3,6 +3,8 @@
  */
 #include "service_impl.h"
 
+#include <string.h>
+
 const char *forge_health_name(forge_health h)
 {
     switch (h) {
@@ -50,4 +52,24 @@ forge_health forge_app_health(forge_app *app, forge_health_visit_fn fn, void *ud
             fn(sv->name, st, h, herr.message, udata);
     }
     return worst;
+}
+
+forge_health forge__service_health(forge_app *app, const char *name, bool *skipped,
+                                   forge_error *err)
+{
+    struct forge__services *s = app->services;
+    *skipped = false;
+    for (size_t i = 0; i < s->n; i++) {
+        struct svc *sv = s->v[i];
+        if (strcmp(sv->name, name) != 0)
+            continue;
+        forge_service_state st = (forge_service_state)atomic_load(&sv->state);
+        if ((sv->def.flags & FORGE_SERVICE_PER_MACHINE) && st != FORGE_SERVICE_RUNNING) {
+            *skipped = true;
+            return FORGE_HEALTHY;
+        }
+        return one(app, sv, st, err);
+    }
+    forge_error_set(err, FORGE_ENOENT, "no service named %s", name);
+    return FORGE_UNHEALTHY;
 }

@@ -20,6 +20,12 @@
  * Allocation calls are malloc, calloc, realloc (any), posix_memalign and
  * aligned_alloc; frees are counted apart (forge_alloc_stats).
  *
+ * To count the allocations of every thread (a pool, an event loop thread):
+ *
+ *     forge_alloc_count_begin_all();
+ *     ...
+ *     size_t n = forge_alloc_count_end_all();
+ *
  * Sanitizers (ASan, MSan, TSan, libFuzzer builds) install their own malloc,
  * which cannot be interposed again: there FORGE_ALLOC_COUNT_ENABLED is 0, the
  * functions above exist but count nothing, and tests should skip() their
@@ -29,8 +35,9 @@
  *         skip();
  *
  * Valgrind works (it replaces the libc functions this header forwards to).
- * Thread safety: the counters are thread-local; the one-time dlsym lookup
- * happens on the first allocation, before a test starts threads.
+ * Thread safety: the per-thread counters are thread-local, the process-wide
+ * one is atomic; the one-time dlsym lookup happens on the first allocation,
+ * before a test starts threads.
  */
 #ifndef FORGE_TEST_ALLOC_COUNT_H
 #define FORGE_TEST_ALLOC_COUNT_H
@@ -63,11 +70,14 @@ typedef struct forge_alloc_stats {
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
 static _Thread_local bool forge__ac_armed;
 static _Thread_local forge_alloc_stats forge__ac_stats;
+static atomic_bool forge__ac_all_armed;
+static atomic_size_t forge__ac_all_allocs;
 
 static void *(*forge__ac_malloc)(size_t);
 static void *(*forge__ac_calloc)(size_t, size_t);
@@ -123,6 +133,8 @@ static bool forge__ac_ready(void)
 
 static void forge__ac_note(size_t bytes)
 {
+    if (atomic_load_explicit(&forge__ac_all_armed, memory_order_relaxed))
+        atomic_fetch_add_explicit(&forge__ac_all_allocs, 1, memory_order_relaxed);
     if (forge__ac_armed) {
         forge__ac_stats.allocs++;
         forge__ac_stats.bytes += bytes;
@@ -209,6 +221,20 @@ static inline forge_alloc_stats forge_alloc_stats_get(void)
     return forge__ac_stats;
 }
 
+/* Reset the process-wide counter and start counting allocations on every thread. */
+static inline void forge_alloc_count_begin_all(void)
+{
+    atomic_store(&forge__ac_all_allocs, 0);
+    atomic_store(&forge__ac_all_armed, true);
+}
+
+/* Stop; the allocation calls made by all threads since begin_all. */
+static inline size_t forge_alloc_count_end_all(void)
+{
+    atomic_store(&forge__ac_all_armed, false);
+    return atomic_load(&forge__ac_all_allocs);
+}
+
 #else /* sanitizer build: nothing is counted */
 
 static inline void forge_alloc_count_begin(void) {}
@@ -221,6 +247,13 @@ static inline size_t forge_alloc_count_end(void)
 static inline forge_alloc_stats forge_alloc_stats_get(void)
 {
     return (forge_alloc_stats){0, 0, 0};
+}
+
+static inline void forge_alloc_count_begin_all(void) {}
+
+static inline size_t forge_alloc_count_end_all(void)
+{
+    return 0;
 }
 
 #endif

@@ -162,7 +162,7 @@ static void test_abort_blocking(void **state)
     }
     ht_req(th, "GET", "/hello", NULL, NULL, &r2);
     assert_int_equal(r2.status, 200);
-    forge_test_host_free(th); /* drains the pool: every aborted handler finishes */
+    forge_test_host_free(th);        /* drains the pool: every aborted handler finishes */
     assert_int_equal(res.status, 0); /* nothing was sent for the aborted ones */
     forge_test_response_free(&res);
     forge_test_response_free(&r2);

@@ -224,6 +224,8 @@ static int visit(const forge_route_info *info, void *u)
 {
     char *out = u;
     char line[128];
+    if (info->opts->flags & FORGE_ROUTE_INTERNAL)
+        return 0; /* built-in endpoints (/_/...) */
     snprintf(line, sizeof(line), "%s %s|", forge_method_name(info->method), info->pattern);
     strcat(out, line);
     if (info->opts->name) {

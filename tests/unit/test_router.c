@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -663,6 +665,17 @@ static void test_github_table(void **state)
     forge_router_free(r);
 }
 
+static atomic_int thread_go;
+
+static void *alloc_on_thread(void *arg)
+{
+    while (!atomic_load(&thread_go))
+        ;
+    void *(*volatile m)(size_t) = malloc;
+    free(m(64));
+    return arg;
+}
+
 /* The counter really counts: otherwise a "zero allocations" result would prove nothing. */
 static void test_alloc_counter_counts(void **state)
 {
@@ -679,6 +692,18 @@ static void test_alloc_counter_counts(void **state)
     add_ok(r, GET, "/x/:y", NULL);
     forge_router_free(r);
     assert_true(forge_alloc_count_end() >= 3);
+    /* process-wide: another thread's allocation is counted, and only there */
+    pthread_t t;
+    atomic_store(&thread_go, 0);
+    assert_int_equal(pthread_create(&t, NULL, alloc_on_thread, NULL), 0);
+    forge_alloc_count_begin();
+    forge_alloc_count_begin_all();
+    atomic_store(&thread_go, 1);
+    pthread_join(t, NULL);
+    size_t all = forge_alloc_count_end_all();
+    size_t mine = forge_alloc_count_end();
+    assert_true(all >= 1);
+    assert_int_equal(mine, 0);
 }
 
 static void test_lookup_allocates_nothing(void **state)

@@ -17,6 +17,8 @@
 
 static const forge_run_host forge_run_hosts[] = {
     {"nginx", "nginx with ngx_http_forge_module (dynamic module)", forge_run_nginx},
+    {"apache", "Apache httpd (mpm_event) with mod_forge", forge_run_apache},
+    {"kore", "Kore 4.1 with forge_kore.so (Kore module)", forge_run_kore},
 };
 
 #define NHOSTS (sizeof(forge_run_hosts) / sizeof(forge_run_hosts[0]))
@@ -171,7 +173,7 @@ int forge_cmd_run(int argc, char **argv)
 
     const forge_run_host *h = find_host(host);
     if (!h) {
-        forge_cli_err("run: unknown host '%s' (known: nginx)", host);
+        forge_cli_err("run: unknown host '%s' (see 'forge run --help')", host);
         return FORGE_CLI_USAGE;
     }
     if (!app) {

@@ -18,5 +18,8 @@
 #include <forge/log.h>
 #include <forge/di.h>
 #include <forge/runtime.h>
+#include <forge/metrics.h>
+#include <forge/health.h>
+#include <forge/trace.h>
 
 #endif

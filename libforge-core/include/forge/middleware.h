@@ -30,7 +30,7 @@ typedef struct forge_middleware {
 /* Priorities of the built-ins; app middleware defaults to 0. */
 #define FORGE_MW_PRIO_REQUEST_ID (-1000)
 #define FORGE_MW_PRIO_ACCESS_LOG (-900)
-#define FORGE_MW_PRIO_ERRORS (-800)
+#define FORGE_MW_PRIO_ERRORS     (-800)
 
 /* Add app-wide middleware. The struct is copied. */
 FORGE_API int forge_app_use(forge_app *app, const forge_middleware *mw, forge_error *err);

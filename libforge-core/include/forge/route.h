@@ -34,7 +34,7 @@ typedef struct forge_param_doc {
 } forge_param_doc;
 
 typedef struct forge_route_opts {
-    const char *name;    /* operation id */
+    const char *name; /* operation id */
     const char *summary;
     const char *description;
     const char *const *tags; /* NULL-terminated, may be NULL */

@@ -46,7 +46,8 @@ typedef struct forge_param {
 } forge_param;
 
 typedef struct forge_match {
-    /* in: scratch space for decoded parameter values (each takes its length + 1) */
+    /* in: scratch space for decoded parameter values (each takes its length + 1);
+       `len` bytes (the raw path's length) always suffice */
     char *buf;
     size_t cap;
     /* out (all written by every lookup) */

@@ -1,0 +1,303 @@
+/*
+ * forge_kore: the page handler, forge_kore_page.
+ *
+ * Kore calls a page once the request head and body are in. The first call
+ * translates the request into a forge_req and dispatches it; when Forge
+ * answers FORGE_ASYNC the request sleeps (KORE_RESULT_RETRY) until Forge
+ * wakes it (forge_kore_wake.c), and each later call resumes it. When Forge
+ * is done the request is released and the page returns KORE_RESULT_OK:
+ * Kore flushes what is queued and frees the request.
+ *
+ * A forge request is released exactly once: when it completes, or from the
+ * request's onfree callback when Kore frees the request first (the client
+ * went away while it slept).
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <string.h>
+
+#include "forge_kore.h"
+
+#include <forge/request.h>
+
+static struct forge_kore_req *forge_kore_req_new(struct http_request *);
+static void forge_kore_req_free(struct http_request *);
+static void forge_kore_release(struct forge_kore_req *);
+static int forge_kore_translate(struct forge_kore_req *);
+static int forge_kore_peer(struct forge_kore_req *, struct connection *);
+static int forge_kore_body(struct forge_kore_req *);
+static size_t forge_kore_method_len(u_int8_t);
+static size_t forge_kore_ipv4(char *, const struct in_addr *);
+
+int
+forge_kore_page(struct http_request *req)
+{
+	struct forge_kore_req *fr;
+	struct connection *c;
+	int rc, status;
+
+	c = req->owner;
+
+	if ((fr = http_state_get(req)) == NULL) {
+		if ((fr = forge_kore_req_new(req)) == NULL)
+			return (KORE_RESULT_OK);
+
+		if ((status = forge_kore_translate(fr)) != 0) {
+			forge_kore_release(fr);
+			http_response(req, status, NULL, 0);
+			return (KORE_RESULT_OK);
+		}
+
+		rc = forge_req_dispatch(fr->freq);
+	} else if (fr->freq != NULL) {
+		rc = forge_req_resume(fr->freq);
+	} else {
+		/* released: nothing to do but let Kore free the request */
+		return (KORE_RESULT_OK);
+	}
+
+	if (rc == FORGE_ASYNC) {
+		/* a stream's head and body may be queued: write what we can */
+		if ((fr->flags & FORGE_KORE_STREAM) &&
+		    c->state == CONN_STATE_ESTABLISHED && !net_send_flush(c))
+			kore_connection_disconnect(c);
+
+		http_request_sleep(req);
+		return (KORE_RESULT_RETRY);
+	}
+
+	forge_kore_release(fr);
+	forge_kore_output_finish(fr);
+
+	return (KORE_RESULT_OK);
+}
+
+static struct forge_kore_req *
+forge_kore_req_new(struct http_request *req)
+{
+	struct forge_kore_req *fr;
+
+	fr = http_state_create(req, sizeof(*fr), forge_kore_req_free);
+	fr->req = req;
+
+	if ((fr->freq = forge_req_new(forge_kore.host, fr)) == NULL) {
+		fr->released = 1;
+		kore_log(LOG_ERR, "forge: out of memory for a request");
+		http_response(req, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL, 0);
+		return (NULL);
+	}
+
+	return (fr);
+}
+
+/* Kore frees the request: completed, or the connection is gone. */
+static void
+forge_kore_req_free(struct http_request *req)
+{
+	struct forge_kore_req *fr;
+
+	if ((fr = http_state_get(req)) != NULL)
+		forge_kore_release(fr);
+}
+
+static void
+forge_kore_release(struct forge_kore_req *fr)
+{
+	if (fr->freq == NULL)
+		return;
+
+	forge_kore_wake_cancel(fr);
+	forge_req_release(fr->freq);
+	fr->freq = NULL;
+}
+
+/*
+ * Method, target, headers, peer, scheme and body. Forge copies what it is
+ * given into the request's arena, except the body, which it borrows until
+ * dispatch returns (Kore keeps it until the request is freed). Returns 0 or
+ * the status to answer with.
+ */
+static int
+forge_kore_translate(struct forge_kore_req *fr)
+{
+	struct http_request *req;
+	struct http_header *hdr;
+	struct connection *c;
+	const char *method;
+	forge_req *freq;
+
+	req = fr->req;
+	c = req->owner;
+	freq = fr->freq;
+
+	method = http_method_text(req->method);
+	forge_req_set_method(freq, method, forge_kore_method_len(req->method));
+
+	forge_req_set_target(freq, req->path, strlen(req->path),
+	    req->query_string,
+	    req->query_string != NULL ? strlen(req->query_string) : 0);
+
+	/* Kore keeps the Host line out of req_headers, in req->host. */
+	if (forge_req_add_header(
+		freq, "Host", 4, req->host, strlen(req->host)) != 0)
+		return (HTTP_STATUS_BAD_REQUEST);
+
+	TAILQ_FOREACH(hdr, &req->req_headers, list)
+	{
+		if (forge_req_add_header(freq, hdr->header, strlen(hdr->header),
+			hdr->value, strlen(hdr->value)) != 0)
+			return (HTTP_STATUS_BAD_REQUEST);
+	}
+
+	if (forge_kore_peer(fr, c) != 0)
+		return (HTTP_STATUS_INTERNAL_ERROR);
+
+	if (c->owner != NULL && c->owner->server != NULL &&
+	    c->owner->server->tls)
+		forge_req_set_scheme(freq, "https", 5);
+	else
+		forge_req_set_scheme(freq, "http", 4);
+
+	return (forge_kore_body(fr));
+}
+
+static int
+forge_kore_peer(struct forge_kore_req *fr, struct connection *c)
+{
+	char addr[INET6_ADDRSTRLEN + 2];
+	size_t len;
+	int port;
+
+	switch (c->family) {
+	case AF_INET:
+		len = forge_kore_ipv4(addr, &c->addr.ipv4.sin_addr);
+		port = ntohs(c->addr.ipv4.sin_port);
+		break;
+	case AF_INET6:
+		addr[0] = '[';
+		if (inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, addr + 1,
+			sizeof(addr) - 2) == NULL)
+			return (-1);
+		len = strlen(addr);
+		addr[len++] = ']';
+		addr[len] = '\0';
+		port = ntohs(c->addr.ipv6.sin6_port);
+		break;
+	default:
+		len = sizeof("unix") - 1;
+		memcpy(addr, "unix", len + 1);
+		port = 0;
+		break;
+	}
+
+	forge_req_set_peer(fr->freq, addr, len, port);
+
+	return (0);
+}
+
+/*
+ * Kore has read the whole body (POST, PUT and PATCH need a Content-Length;
+ * above http_body_max Kore answered 413 before we ran). In memory it is
+ * borrowed; offloaded to disk (http_body_disk_offload) it is read into
+ * Forge's arena. A body over the route's limit is not read at all: Forge
+ * answers 413 from its length.
+ */
+static int
+forge_kore_body(struct forge_kore_req *fr)
+{
+	struct http_request *req;
+	size_t len, off;
+	ssize_t n;
+	u_int8_t *p;
+
+	req = fr->req;
+	len = req->http_body_length;
+
+	if (len == 0)
+		return (0);
+
+	if (len > forge_req_body_limit(fr->freq)) {
+		forge_req_set_body(fr->freq, NULL, len);
+		return (0);
+	}
+
+	if (req->http_body != NULL && req->http_body_fd == -1) {
+		if (req->http_body->length < len)
+			return (HTTP_STATUS_INTERNAL_ERROR);
+		forge_req_set_body(fr->freq, req->http_body->data, len);
+		return (0);
+	}
+
+	if ((p = forge_req_alloc(fr->freq, len)) == NULL)
+		return (HTTP_STATUS_INTERNAL_ERROR);
+
+	for (off = 0; off < len; off += (size_t)n) {
+		n = http_body_read(req, p + off, len - off);
+		if (n <= 0) {
+			kore_log(LOG_ERR,
+			    "forge: reading the request body "
+			    "returned %zd at %zu of %zu bytes",
+			    n, off, len);
+			return (HTTP_STATUS_INTERNAL_ERROR);
+		}
+	}
+
+	forge_req_set_body(fr->freq, p, len);
+
+	return (0);
+}
+
+/* strlen(http_method_text(m)) for Kore's methods. */
+static size_t
+forge_kore_method_len(u_int8_t method)
+{
+	switch (method) {
+	case HTTP_METHOD_GET:
+	case HTTP_METHOD_PUT:
+		return (3);
+	case HTTP_METHOD_POST:
+	case HTTP_METHOD_HEAD:
+		return (4);
+	case HTTP_METHOD_PATCH:
+		return (5);
+	case HTTP_METHOD_DELETE:
+		return (6);
+	case HTTP_METHOD_OPTIONS:
+		return (7);
+	default:
+		return (strlen(http_method_text(method)));
+	}
+}
+
+/*
+ * Dotted quad into buf (16 bytes), NUL-terminated; returns its length.
+ * glibc's inet_ntop formats through sprintf, measurable per request.
+ */
+static size_t
+forge_kore_ipv4(char *buf, const struct in_addr *in)
+{
+	const u_int8_t *b;
+	char *p;
+	int i;
+
+	b = (const u_int8_t *)&in->s_addr;
+	p = buf;
+
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			*p++ = '.';
+		if (b[i] >= 100)
+			*p++ = '0' + b[i] / 100;
+		if (b[i] >= 10)
+			*p++ = '0' + b[i] / 10 % 10;
+		*p++ = '0' + b[i] % 10;
+	}
+	*p = '\0';
+
+	return ((size_t)(p - buf));
+}

@@ -1,0 +1,59 @@
+/*
+ * forge_kore: the system calls Forge needs inside Kore's seccomp sandbox.
+ *
+ * Kore workers run under a seccomp allow-list that kills the worker on any
+ * other system call (SIGSYS, "sandbox violation"). Forge's core adds
+ * threads (its runtime's libuv loop and its pool), an eventfd to wake the
+ * worker, a file lock for the per-machine services and the stat calls of
+ * glibc 2.36 (fstat is newfstatat there, which Kore 4.1.0's list lacks).
+ * The list was found with `seccomp_tracing yes` running every route of the
+ * test app; docs/hosts/kore.md says how to extend it for an app's own
+ * system calls (sockets to a database, files...).
+ *
+ * The filter is registered from the parent before fork, with
+ * kore_seccomp_filter() rather than the KORE_SECCOMP_FILTER macro, so that
+ * the app's own module keeps the single kore_seccomp_hook symbol. Kore puts
+ * it ahead of its own worker list; mmap and mprotect are deliberately not
+ * here, so Kore's refusal of writable+executable mappings still applies.
+ */
+
+#include <sys/types.h>
+
+#include <kore/seccomp.h>
+
+#include "forge_kore.h"
+
+static struct sock_filter filter_forge[] = {
+	/* Threads: Forge's runtime loop and pool (tgkill: abort()). */
+	KORE_SYSCALL_ALLOW(clone),
+#if defined(SYS_clone3)
+	KORE_SYSCALL_ALLOW(clone3),
+#endif
+	KORE_SYSCALL_ALLOW(set_robust_list),
+#if defined(SYS_rseq)
+	KORE_SYSCALL_ALLOW(rseq),
+#endif
+	KORE_SYSCALL_ALLOW(sched_yield),
+	KORE_SYSCALL_ALLOW(tgkill),
+
+	/* The worker's wake eventfd; libuv's loop in the runtime thread. */
+	KORE_SYSCALL_ALLOW(eventfd2),
+	KORE_SYSCALL_ALLOW(epoll_create1),
+	KORE_SYSCALL_ALLOW(pipe2),
+
+	/* glibc 2.36's fstat and stat: newfstatat. */
+	KORE_SYSCALL_ALLOW(newfstatat),
+
+	/* The per-machine lock file: flock, then the holder's pid. */
+	KORE_SYSCALL_ALLOW(flock),
+	KORE_SYSCALL_ALLOW(ftruncate),
+	KORE_SYSCALL_ALLOW(pwrite64),
+};
+
+void
+forge_kore_seccomp_register(void)
+{
+	if (!kore_seccomp_filter(
+		"forge", filter_forge, KORE_FILTER_LEN(filter_forge)))
+		kore_log(LOG_NOTICE, "forge: seccomp filter already present");
+}
