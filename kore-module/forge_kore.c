@@ -92,8 +92,6 @@ forge_kore_parent_configure(void)
 		msg, sizeof(msg)) == -1)
 		fatal("forge: %s", msg);
 
-	forge_kore_seccomp_register();
-
 	ops = forge_kore_ops;
 	ops.version = kore_version;
 
@@ -109,6 +107,8 @@ forge_kore_parent_configure(void)
 		forge_kore_errstr(msg, sizeof(msg), &err);
 		fatal("forge: app %s: %s", forge_kore.app_path, msg);
 	}
+
+	forge_kore_seccomp_register(forge_kore.app);
 
 	forge_log_set_sink(
 	    forge_app_log(forge_kore.app), forge_kore_log_sink, NULL);

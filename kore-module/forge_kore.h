@@ -91,6 +91,6 @@ void forge_kore_wake(void *);
 void forge_kore_wake_cancel(struct forge_kore_req *);
 
 /* forge_kore_seccomp.c */
-void forge_kore_seccomp_register(void);
+void forge_kore_seccomp_register(forge_app *);
 
 #endif /* !__H_FORGE_KORE_H */

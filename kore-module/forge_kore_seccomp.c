@@ -10,7 +10,11 @@
  * test app; docs/hosts/kore.md says how to extend it for an app's own
  * system calls (sockets to a database, files...).
  *
- * The filter is registered from the parent before fork, with
+ * An app that exports traces (observe.trace.endpoint) also makes outgoing
+ * HTTP connections from a pool thread (libcurl): a second filter allows
+ * them, and only then.
+ *
+ * The filters are registered from the parent before fork, with
  * kore_seccomp_filter() rather than the KORE_SECCOMP_FILTER macro, so that
  * the app's own module keeps the single kore_seccomp_hook symbol. Kore puts
  * it ahead of its own worker list; mmap and mprotect are deliberately not
@@ -19,9 +23,14 @@
 
 #include <sys/types.h>
 
+#include <sys/socket.h>
+
 #include <kore/seccomp.h>
 
 #include "forge_kore.h"
+
+#include <forge/app.h>
+#include <forge/config.h>
 
 static struct sock_filter filter_forge[] = {
 	/* Threads: Forge's runtime loop and pool (tgkill: abort()). */
@@ -50,10 +59,40 @@ static struct sock_filter filter_forge[] = {
 	KORE_SYSCALL_ALLOW(pwrite64),
 };
 
+/*
+ * Outgoing connections for trace export: TCP to the collector, UDP for DNS
+ * (glibc sends its queries with sendmmsg, after uname); libcurl asks
+ * getpeername.
+ * Debian's Kore allows some of these already for its pgsql built-in.
+ */
+static struct sock_filter filter_forge_net[] = {
+	KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET),
+	KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_INET6),
+	KORE_SYSCALL_ALLOW_ARG(socket, 0, AF_UNIX),
+	KORE_SYSCALL_ALLOW(connect),
+	KORE_SYSCALL_ALLOW(getsockopt),
+	KORE_SYSCALL_ALLOW(getsockname),
+	KORE_SYSCALL_ALLOW(getpeername),
+	KORE_SYSCALL_ALLOW(sendmmsg),
+	KORE_SYSCALL_ALLOW(socketpair),
+	KORE_SYSCALL_ALLOW(uname),
+};
+
 void
-forge_kore_seccomp_register(void)
+forge_kore_seccomp_register(forge_app *app)
 {
+	const char *endpoint;
+
 	if (!kore_seccomp_filter(
 		"forge", filter_forge, KORE_FILTER_LEN(filter_forge)))
 		kore_log(LOG_NOTICE, "forge: seccomp filter already present");
+
+	endpoint = forge_config_string(
+	    forge_app_config(app), "observe.trace.endpoint", NULL);
+	if (endpoint == NULL || *endpoint == '\0')
+		return;
+
+	if (!kore_seccomp_filter("forge-net", filter_forge_net,
+		KORE_FILTER_LEN(filter_forge_net)))
+		kore_log(LOG_NOTICE, "forge: seccomp filter forge-net present");
 }

@@ -188,11 +188,17 @@ int forge_app_db_register(forge_app *app, const char *name, const forge_app_db_o
     int rc = forge_config_bind(forge_app_config(app), s->key, &db_schema, &s->cfg, err);
     if (rc == 0 && !s->cfg.migrations && opts && opts->default_migrations)
         s->cfg.migrations = opts->default_migrations;
-    if (rc == 0 && !s->cfg.url && !default_url)
+    if (rc == 0 && !s->cfg.url && !default_url) {
+        char env[64];
+        size_t i = 0;
+        for (; name[i] && i < sizeof(env) - 1; i++)
+            env[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+        env[i] = '\0';
         rc = forge_error_setk(err, FORGE_ECONFIG, s->key,
                               "%s.url: required but not set (in the config file or "
                               "FORGE_DB__%s__URL)",
-                              s->key, name);
+                              s->key, env);
+    }
     if (rc == 0 && s->cfg.max_conns == 0)
         rc = forge_error_setk(err, FORGE_ECONFIG, s->key, "%s.max_conns: must be at least 1",
                               s->key);

@@ -47,6 +47,7 @@ cleanup() {
       kill -KILL "$pid" 2>/dev/null
     fi
   done
+  [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -165,8 +166,33 @@ raw() { python3 "$TMP/raw.py" "$1"; }
 
 status_of() { head -n1 | awk '{print $2}'; }
 
-HELLO_CFG='http:
-  max_body_size: 8m'
+# A collector for the app's trace export (outgoing connections from a
+# worker's pool thread, through forge_kore's conditional seccomp filter).
+free_port || exit 1
+SINK=$PORT
+cat >"$TMP/sink.py" <<'EOF'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[2], "a") as f:
+            f.write("%s %d\n" % (self.path, len(body)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+python3 "$TMP/sink.py" "$SINK" "$TMP/sink.log" &
+SINK_PID=$!
+
+HELLO_CFG="http:
+  max_body_size: 8m
+observe:
+  trace:
+    endpoint: http://localhost:$SINK/v1/traces
+    flush_interval: 200ms"
 start hello "$LIB/hello.so" 2 "$HELLO_CFG" || exit 1
 P=$PORT
 U=http://127.0.0.1:$P
@@ -314,6 +340,10 @@ check "after SIGHUP: /hello" "hello" "$(curl -s "$U/hello")"
 check "after SIGHUP: /slow on the pool" "slow" "$(curl -s "$U/slow?ms=50")"
 check "after SIGHUP: /stream" "$(printf 'chunk 1\nchunk 2\nchunk 3')" "$(curl -s "$U/stream")"
 check_has "after SIGHUP: module reloaded by Kore" "reloaded '$LIB/forge_kore.so'" "$(cat "$TMP/hello/kore.log")"
+
+# ---- trace export from the workers reached the collector ----
+for _ in $(seq 1 30); do [ -s "$TMP/sink.log" ] && break; sleep 0.1; done
+check_has "spans exported to the collector (outgoing connection from a worker)" "/v1/traces" "$(cat "$TMP/sink.log" 2>/dev/null)"
 
 # ---- request translation (probe app) ----
 start probe "$LIB/kore_probe.so" 1 || exit 1
