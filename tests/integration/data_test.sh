@@ -16,8 +16,11 @@ PG_PORT=18200 REDIS_PORT=18201 MY_PORT=18202 MONGO_PORT=18203 HTTP_PORT=18210 HT
 DEAD_PORT=18239
 D=$(mktemp -d /tmp/forge-data-XXXXXX)
 RUN_PIDS=()
+LOADERS=()
 
 cleanup() {
+  touch "$D/stop-load"
+  for p in "${LOADERS[@]}"; do wait "$p" 2>/dev/null; done
   for p in "${RUN_PIDS[@]}"; do kill -INT "$p" 2>/dev/null; done
   for p in "${RUN_PIDS[@]}"; do wait "$p" 2>/dev/null; done
   scripts/services.sh stopall "$D" >/dev/null 2>&1
@@ -59,6 +62,9 @@ NOTES_URL="postgres://postgres@127.0.0.1:$PG_PORT/notes?sslmode=disable"
 cat > "$D/notes.yaml" <<EOF
 log:
   level: warn
+observe:
+  health:
+    interval: 300ms
 app:
   notes:
     data_dir: $D/notes-data
@@ -116,6 +122,16 @@ http GET $READY_PATH
 HAVE_READY=0
 if [ "$CODE" = 200 ]; then HAVE_READY=1; else echo "   ($READY_PATH answers $CODE here: readiness checks skipped; the health callback is tested in test_db_notes)"; fi
 
+step "pool metrics at /_/metrics"
+sleep 1.2 # the pool's maintenance tick (1 s) exports its figures
+http GET /_/metrics
+if [ "$CODE" = 200 ]; then
+  echo "$BODY" | grep -q 'forge_db_acquires_total{db="main"}' || fail "no forge_db_* metrics in /_/metrics"
+  echo "$BODY" | grep -E '^forge_db_(acquires_total|connections_idle|connects_total)' | sed 's/^/   /'
+else
+  echo "   (/_/metrics answers $CODE: metrics check skipped)"
+fi
+
 step "unreachable database at start: clear error, not ready, 503 answers"
 out=$("$BUILD/bin/forge" migrate status --db "postgres://postgres@127.0.0.1:$DEAD_PORT/x" --dir examples/notes/migrations/postgres 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q "cannot connect" || fail "migrate against a dead server: $out"
@@ -126,18 +142,20 @@ start_notes "$D/dead.yaml" $HTTP2_PORT
 PORT=$HTTP2_PORT http POST /notes '{"title":"a","body":"b"}'
 [ "$CODE" = 503 ] && [ "$CTYPE" = application/problem+json ] || fail "dead database gave $CODE $CTYPE: $BODY"
 if [ $HAVE_READY = 1 ]; then
+  sleep 0.5
   PORT=$HTTP2_PORT http GET $READY_PATH
   [ "$CODE" = 503 ] || fail "readiness with a dead database gave $CODE"
+  echo "   /_/health/ready: 503 $(echo "$BODY" | head -c 300)"
 fi
 
 step "PostgreSQL stopped under load: fast 503s, then recovery by itself"
-load() { # GET /notes in a loop, recording codes and times
-  while :; do
+load() { # GET /notes in a loop until $D/stop-load exists, recording codes and times
+  while [ ! -e "$D/stop-load" ]; do
     curl -s -m 10 -o /dev/null -w '%{http_code} %{time_total}\n' "http://127.0.0.1:$HTTP_PORT/notes" >> "$D/load.txt"
   done
 }
-load & LOADER=$!
-load & LOADER2=$!
+load & LOADERS+=($!)
+load & LOADERS+=($!)
 sleep 1
 scripts/services.sh stop postgres "$D"
 sleep 2
@@ -145,7 +163,7 @@ http GET /notes
 [ "$CODE" = 503 ] && [ "$CTYPE" = application/problem+json ] || fail "with PostgreSQL down GET /notes gave $CODE $CTYPE"
 if [ $HAVE_READY = 1 ]; then
   http GET $READY_PATH
-  [ "$CODE" = 503 ] || fail "readiness with PostgreSQL down gave $CODE"
+  [ "$CODE" = 503 ] || fail "readiness with PostgreSQL down gave $CODE (health interval 300ms)"
 fi
 down_lines=$(wc -l < "$D/load.txt")
 scripts/services.sh start postgres "$D" $PG_PORT || fail "PostgreSQL did not restart"
@@ -155,10 +173,12 @@ for _ in $(seq 1 100); do
   [ "$CODE" = 200 ] && { ok=1; break; }
   sleep 0.1
 done
-kill $LOADER $LOADER2 2>/dev/null; wait $LOADER $LOADER2 2>/dev/null
+touch "$D/stop-load"
+for p in "${LOADERS[@]}"; do wait "$p"; done
+LOADERS=()
 [ $ok = 1 ] || fail "the service did not come back after PostgreSQL returned (last: $CODE $BODY)"
 if [ $HAVE_READY = 1 ]; then
-  http GET $READY_PATH
+  for _ in $(seq 1 30); do http GET $READY_PATH; [ "$CODE" = 200 ] && break; sleep 0.1; done
   [ "$CODE" = 200 ] || fail "readiness after recovery gave $CODE"
 fi
 python3 - "$D/load.txt" "$down_lines" <<'EOF'
