@@ -10,7 +10,10 @@
  *
  * Threads: dispatch runs on the host thread. A FORGE_ROUTE_BLOCKING route on
  * a host without FORGE_HOST_CAN_BLOCK runs its handler and the after-halves
- * on the runtime pool; the befores have run here already.
+ * on the runtime pool; the befores have run here already. A before that
+ * defers blocking work (forge__mw_defer: Redis rate limits, token
+ * introspection) moves the rest of the request (its work, the remaining
+ * befores, the handler, the afters) to the pool the same way.
  */
 #include "request_impl.h"
 
@@ -275,6 +278,44 @@ static int finish_inline(forge_req *req)
     return rc;
 }
 
+int forge__mw_defer(forge_req *req, int (*fn)(forge_req *req, void *arg), void *arg)
+{
+    if (!req || !fn || req->defer_fn)
+        return FORGE_ESTATE;
+    req->defer_fn = fn;
+    req->defer_arg = arg;
+    return FORGE_ASYNC;
+}
+
+/* Run deferred work and the befores after it until none defers. */
+static int run_deferred(forge_req *req, int rc)
+{
+    while (rc == FORGE_ASYNC && req->defer_fn) {
+        int (*fn)(forge_req *, void *) = req->defer_fn;
+        req->defer_fn = NULL;
+        rc = fn(req, req->defer_arg);
+        if (rc == FORGE_NEXT || rc == FORGE_OK)
+            rc = forge__mw_run_before(req);
+    }
+    return rc == FORGE_ASYNC ? FORGE_EINVAL : rc; /* deferred work cannot itself go async */
+}
+
+/* On the pool: the deferred work, the rest of the befores, the handler, the afters. */
+static void defer_task(void *arg)
+{
+    forge_req *req = arg;
+    int rc = run_deferred(req, FORGE_ASYNC);
+    size_t mark = req->nres_headers;
+    if (rc == FORGE_NEXT) {
+        if (!handler_returned(req, req->target_fn(req, req->target_udata), mark))
+            return;
+    } else if (rc < 0) {
+        fail(req, rc, mark);
+    }
+    forge__req_complete(req);
+    forge__req_unref(req);
+}
+
 int forge_req_dispatch(forge_req *req)
 {
     if (!req || req->phase != FORGE__NEW)
@@ -289,7 +330,28 @@ int forge_req_dispatch(forge_req *req)
     req->head_only = req->method == FORGE_METHOD_HEAD;
 
     target t = choose(req);
+    req->defer_fn = NULL;
+    req->target_fn = t.fn;
+    req->target_udata = t.udata;
     int rc = forge__mw_run_before(req);
+    if (rc == FORGE_ASYNC) {
+        bool can_block = (req->host->ops.flags & FORGE_HOST_CAN_BLOCK) || !req->app->runtime;
+        if (!can_block) {
+            pthread_mutex_lock(&req->mu);
+            req->inline_run = false;
+            pthread_mutex_unlock(&req->mu);
+            if (forge_runtime_submit(req->app->runtime, defer_task, req) == FORGE_OK)
+                return FORGE_ASYNC;
+            pthread_mutex_lock(&req->mu);
+            req->inline_run = true;
+            pthread_mutex_unlock(&req->mu);
+            req->defer_fn = NULL;
+            rc = FORGE_NEXT;
+            t = (target){h_unavailable, NULL, false};
+        } else {
+            rc = run_deferred(req, rc);
+        }
+    }
     size_t mark = req->nres_headers;
     if (rc == FORGE_NEXT) {
         if (t.pool) {

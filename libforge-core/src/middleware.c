@@ -66,11 +66,11 @@ int forge__mw_run_before(forge_req *req)
         int rc = mw->before(req, mw->udata);
         if (rc == FORGE_NEXT || rc == FORGE_OK)
             continue;
-        if (rc == FORGE_DONE || rc < 0)
+        if (rc == FORGE_DONE || rc < 0 || (rc == FORGE_ASYNC && req->defer_fn))
             return rc;
         forge_logf(req->app->log, FORGE_LOG_ERROR, req,
-                   "middleware %s: before returned %d (expected FORGE_NEXT, FORGE_DONE or an "
-                   "error)",
+                   "middleware %s: before returned %d (expected FORGE_NEXT, FORGE_DONE, an "
+                   "error, or FORGE_ASYNC from forge__mw_defer)",
                    mw->name, rc);
         return FORGE_EINVAL;
     }

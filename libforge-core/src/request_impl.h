@@ -162,6 +162,11 @@ struct forge_req {
     size_t mw_ran;  /* befores that ran (their afters are due) */
     int handler_rc; /* the handler's (or failing before's) result */
     struct timespec t_start;
+    /* a before's deferred work (forge__mw_defer) and the handler chosen before it */
+    int (*defer_fn)(forge_req *req, void *arg);
+    void *defer_arg;
+    int (*target_fn)(forge_req *req, void *udata);
+    void *target_udata;
 
     /* ---- response being built ---- */
     int status;
@@ -214,6 +219,14 @@ void forge__mw_run_after(forge_req *req);
 /* ---- dispatch.c ---- */
 /* Route the request once (cached); returns the router's code. */
 int forge__req_route(forge_req *req);
+/*
+ * From a before: run fn(req, arg) where blocking is allowed (the runtime pool
+ * on event-loop hosts, in place on hosts that can block), then continue the
+ * chain with its result (FORGE_NEXT, FORGE_DONE or a negative code). The
+ * before returns what this returns (FORGE_ASYNC). The remaining befores, the
+ * handler and the afters then run on that thread. One deferral at a time.
+ */
+int forge__mw_defer(forge_req *req, int (*fn)(forge_req *req, void *arg), void *arg);
 
 /* ---- host.c ---- */
 struct forge_host {

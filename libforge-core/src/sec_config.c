@@ -376,7 +376,8 @@ static int read_rbac(forge__sec *s, const json_t *r, forge_error *err)
 
 static int read_limits(forge__sec *s, forge_config *cfg, const json_t *l, forge_error *err)
 {
-    static const char *const keys[] = {"limit", "window", "key", "capacity", NULL};
+    static const char *const keys[] = {"limit", "window",         "key", "capacity",
+                                       "store", "on_redis_error", NULL};
     char path[FORGE_ERROR_KEY_MAX], key[2 * FORGE_ERROR_KEY_MAX];
     if (!json_is_object(l))
         return forge_error_setk(err, FORGE_ECONFIG, "security.rate_limits",
@@ -441,11 +442,62 @@ static int read_limits(forge__sec *s, forge_config *cfg, const json_t *l, forge_
             return forge_error_setk(err, FORGE_ECONFIG, path,
                                     "%s.key: one of ip, subject, api_key, header:NAME, custom",
                                     path);
+        const char *store = json_string_value(json_object_get(d, "store"));
+        if (json_object_get(d, "store") &&
+            (!store || (strcmp(store, "redis") != 0 && strcmp(store, "local") != 0)))
+            return forge_error_setk(err, FORGE_ECONFIG, path, "%s.store: local or redis", path);
+        if (store && strcmp(store, "redis") == 0) {
+            if (!s->redis.ready)
+                return forge_error_setk(err, FORGE_ECONFIG, path,
+                                        "%s.store: redis, but security.redis.url is not set", path);
+            rl->redis = &s->redis;
+        }
+        const char *fb = json_string_value(json_object_get(d, "on_redis_error"));
+        if (json_object_get(d, "on_redis_error")) {
+            if (!rl->redis)
+                return forge_error_setk(err, FORGE_ECONFIG, path,
+                                        "%s.on_redis_error: only with store: redis", path);
+            if (fb && strcmp(fb, "local") == 0)
+                rl->on_error = RL_FALLBACK_LOCAL;
+            else if (fb && strcmp(fb, "open") == 0)
+                rl->on_error = RL_FALLBACK_OPEN;
+            else if (fb && strcmp(fb, "closed") == 0)
+                rl->on_error = RL_FALLBACK_CLOSED;
+            else
+                return forge_error_setk(err, FORGE_ECONFIG, path,
+                                        "%s.on_redis_error: local, open or closed", path);
+        }
         forge_error_clear(err);
         if ((rc = forge__rl_reserve(rl, s->app, err)))
             return rc;
     }
     return 0;
+}
+
+static int read_redis(forge__sec *s, forge_config *cfg, const json_t *r, forge_error *err)
+{
+    static const char *const keys[] = {"url", "timeout", "prefix", NULL};
+    int rc = known(r, "security.redis", keys, err);
+    if (rc)
+        return rc;
+    uint64_t ms = 100;
+    rc = forge_config_get_duration_ms(cfg, "security.redis.timeout", &ms, err);
+    if (rc && rc != FORGE_ENOENT)
+        return rc;
+    forge_error_clear(err);
+    if (ms < 1 || ms > 10000)
+        return forge_error_setk(err, FORGE_ECONFIG, "security.redis.timeout",
+                                "security.redis.timeout: between 1ms and 10s");
+    s->redis.timeout_ms = ms;
+    const json_t *pfx = json_object_get(r, "prefix");
+    if (pfx && (!json_is_string(pfx) || json_string_length(pfx) > 64))
+        return forge_error_setk(err, FORGE_ECONFIG, "security.redis.prefix",
+                                "security.redis.prefix: a string of at most 64 bytes");
+    if (pfx && !(s->redis.prefix = strdup(json_string_value(pfx))))
+        return forge_error_set(err, FORGE_ENOMEM, "out of memory");
+    s->redis.log = forge_app_log(s->app);
+    return forge__redis_init(&s->redis, json_string_value(json_object_get(r, "url")),
+                             "security.redis.url", err);
 }
 
 static forge__ratelimit *limit_by_name(forge__sec *s, const char *n)
@@ -537,6 +589,7 @@ static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const
         return forge_error_setk(err, FORGE_ECONFIG, path,
                                 "%s.rate_limit: no limit security.rate_limits.%.64s", path,
                                 rl ? rl : "(not a string)");
+    p->blocking = p->rate && p->rate->redis;
     const json_t *schema = json_object_get(d, "schema");
     json_t *loaded = NULL;
     const char *sf = json_string_value(json_object_get(d, "schema_file"));
@@ -644,9 +697,9 @@ int forge__sec_add_rule(forge__sec *s, const char *route, const char *policy, co
 
 int forge__sec_config(forge__sec *s, forge_app *app, forge_error *err)
 {
-    static const char *const keys[] = {"headers", "cors",        "jwt",      "api_keys",
-                                       "rbac",    "rate_limits", "policies", "routes",
-                                       "audit",   "trust_proxy", NULL};
+    static const char *const keys[] = {
+        "headers", "cors",  "jwt",         "api_keys", "rbac",          "rate_limits", "policies",
+        "routes",  "audit", "trust_proxy", "redis",    "introspection", NULL};
     char path[FORGE_ERROR_KEY_MAX];
     forge_config *cfg = forge_app_config(app);
     s->app = app;
@@ -676,6 +729,8 @@ int forge__sec_config(forge__sec *s, forge_app *app, forge_error *err)
     if ((v = json_object_get(root, "api_keys")) && (rc = read_api_keys(s, v, err)))
         return rc;
     if ((v = json_object_get(root, "rbac")) && (rc = read_rbac(s, v, err)))
+        return rc;
+    if ((v = json_object_get(root, "redis")) && (rc = read_redis(s, cfg, v, err)))
         return rc;
     if ((v = json_object_get(root, "rate_limits")) && (rc = read_limits(s, cfg, v, err)))
         return rc;
@@ -757,6 +812,7 @@ void forge__sec_free(forge__sec *s)
         free(s->limits[i]);
     }
     free(s->limits);
+    forge__redis_free(&s->redis);
     for (size_t i = 0; i < s->npolicies; i++)
         policy_free(s->policies[i]);
     free(s->policies);

@@ -148,6 +148,31 @@ typedef struct forge__rl_result {
     uint64_t reset_ms; /* until the window ends */
 } forge__rl_result;
 
+/* What a Redis-backed limiter does when Redis cannot answer. */
+typedef enum forge__rl_fallback {
+    RL_FALLBACK_LOCAL = 0, /* count in this host's shared memory (per machine) */
+    RL_FALLBACK_OPEN,      /* let the request through */
+    RL_FALLBACK_CLOSED     /* refuse it: 503 with Retry-After */
+} forge__rl_fallback;
+
+/* A Redis server for shared rate limits (sec_redis.c). Connections are per worker, lazily made. */
+typedef struct forge__redis {
+    bool ready;
+    char *host;
+    int port;
+    int db;
+    char *password;
+    char *prefix;
+    uint64_t timeout_ms;
+    char sha[41]; /* SHA-1 of the script, for EVALSHA */
+    pthread_mutex_t mu;
+    void **idle; /* redisContext *, under mu */
+    size_t nidle, capidle;
+    atomic_int_fast64_t down_until_ms; /* monotonic: no connect attempts before */
+    atomic_int_fast64_t last_warn_ms;
+    forge_log *log;
+} forge__redis;
+
 typedef struct forge__ratelimit {
     char *name;
     char *shm_name;
@@ -160,7 +185,9 @@ typedef struct forge__ratelimit {
     uint32_t capacity; /* buckets */
     uint32_t nshards;
     forge_app *app;
-    void *region; /* forge_shm_get, resolved on first use */
+    void *region;        /* forge_shm_get, resolved on first use */
+    forge__redis *redis; /* store: redis (NULL: shared memory only) */
+    forge__rl_fallback on_error;
 } forge__ratelimit;
 
 int forge__rl_reserve(forge__ratelimit *rl, forge_app *app, forge_error *err);
@@ -168,6 +195,11 @@ int forge__rl_reserve(forge__ratelimit *rl, forge_app *app, forge_error *err);
 int forge__rl_hit(forge__ratelimit *rl, const char *key, size_t klen, uint64_t now_ms,
                   forge__rl_result *out);
 size_t forge__rl_region_size(uint32_t capacity, uint32_t nshards);
+/* Parse the URL, hash the script. `key` names the config key in errors. */
+int forge__redis_init(forge__redis *r, const char *url, const char *key, forge_error *err);
+void forge__redis_free(forge__redis *r);
+/* Count one hit in Redis (blocks up to the timeout): FORGE_EIO when Redis cannot answer. */
+int forge__rl_redis_hit(forge__ratelimit *rl, const char *key, size_t klen, forge__rl_result *out);
 
 /* ---- API keys (sec_apikey.c) ---- */
 
@@ -235,6 +267,7 @@ typedef struct forge__policy {
     char **roles; /* any of */
     size_t nroles;
     forge__ratelimit *rate;
+    bool blocking; /* needs I/O (Redis, introspection): enforced on the pool */
     forge_schema *schema;
     size_t max_body;    /* 0: no policy limit */
     size_t max_headers; /* 0: none */
@@ -289,7 +322,8 @@ typedef struct forge__sec {
     bool headers_on;
     forge_log *audit; /* NULL: audit off */
     int audit_fd;
-    bool trust_proxy; /* the client address from X-Forwarded-For (rightmost) */
+    bool trust_proxy;   /* the client address from X-Forwarded-For (rightmost) */
+    forge__redis redis; /* security.redis (ready: configured) */
 } forge__sec;
 
 int forge__sec_config(forge__sec *s, forge_app *app, forge_error *err);

@@ -227,7 +227,19 @@ static int rate_check(forge__sec *s, forge_req *req, forge__ratelimit *rl)
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     forge__rl_result r;
-    int rc = forge__rl_hit(rl, key.p ? key.p : "", key.n, now, &r);
+    int rc = FORGE_EIO;
+    if (rl->redis)
+        rc = forge__rl_redis_hit(rl, key.p ? key.p : "", key.n, &r);
+    if (rc == FORGE_EIO && rl->redis && rl->on_error == RL_FALLBACK_OPEN)
+        return FORGE_NEXT;
+    if (rc == FORGE_EIO && rl->redis && rl->on_error == RL_FALLBACK_CLOSED) {
+        forge_res_set_header(req, "Retry-After", "1");
+        forge__sec_audit_event(s, req, FORGE_LOG_WARN, "rate.unavailable",
+                               FORGE_LOG_FIELDS(FORGE_F_STR("limit", rl->name)));
+        return refuse(req, 503, "The rate limiter is unavailable; retry shortly.");
+    }
+    if (rc == FORGE_EIO) /* shared memory: no Redis, or Redis down with on_redis_error: local */
+        rc = forge__rl_hit(rl, key.p ? key.p : "", key.n, now, &r);
     if (rc < 0)
         return rc;
     char v[32];
@@ -474,13 +486,27 @@ static void sec_stop(forge_app *app, void *udata)
         forge__jwks_stop(s->jwt[i]);
 }
 
+/* A policy that talks to Redis or an authorization server, enforced where blocking is allowed. */
+static int enforce_deferred(forge_req *req, void *arg)
+{
+    const forge__policy *p = arg;
+    return enforce(p->sec, p, req);
+}
+
+static int enforce_or_defer(forge__sec *s, const forge__policy *p, forge_req *req)
+{
+    if (p->blocking) /* the pool on event-loop hosts, in place where the host can block */
+        return forge__mw_defer(req, enforce_deferred, (void *)p);
+    return enforce(s, p, req);
+}
+
 static int sec_before(forge_req *req, void *udata)
 {
     forge__sec *s = udata;
     if (s->headers_on)
         forge__sec_headers_apply(req, &s->headers);
     const forge__policy *p = lookup(s, forge_req_route_pattern(req), forge_req_method(req));
-    return p ? enforce(s, p, req) : FORGE_NEXT;
+    return p ? enforce_or_defer(s, p, req) : FORGE_NEXT;
 }
 
 static int cors_before(forge_req *req, void *udata)
@@ -491,7 +517,7 @@ static int cors_before(forge_req *req, void *udata)
 static int group_before(forge_req *req, void *udata)
 {
     const forge__policy *p = udata;
-    return enforce(p->sec, p, req);
+    return enforce_or_defer(p->sec, p, req);
 }
 
 /* ---- public ---- */
