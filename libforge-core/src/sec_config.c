@@ -474,6 +474,119 @@ static int read_limits(forge__sec *s, forge_config *cfg, const json_t *l, forge_
     return 0;
 }
 
+/* Options shared by introspection and client entries; strings borrowed from the config tree. */
+static int read_oauth2(forge_config *cfg, const json_t *d, const char *path, bool intro,
+                       forge_oauth2_opts *o, forge_error *err)
+{
+    static const char *const ikeys[] = {
+        "url",     "client_id", "client_secret", "auth_method", "audience",    "issuer",
+        "timeout", "cache_ttl", "negative_ttl",  "cache_size",  "roles_claim", NULL};
+    static const char *const ckeys[] = {"url",   "client_id", "client_secret", "auth_method",
+                                        "scope", "audience",  "timeout",       NULL};
+    char key[2 * FORGE_ERROR_KEY_MAX];
+    int rc = known(d, path, intro ? ikeys : ckeys, err);
+    if (rc)
+        return rc;
+    memset(o, 0, sizeof(*o));
+    static const char *const strk[] = {"url",    "client_id", "client_secret", "audience",
+                                       "issuer", "scope",     "roles_claim",   "auth_method"};
+    for (size_t i = 0; i < sizeof(strk) / sizeof(*strk); i++) {
+        const json_t *v = json_object_get(d, strk[i]);
+        if (v && (!json_is_string(v) || json_string_length(v) == 0))
+            return forge_error_setk(err, FORGE_ECONFIG, path, "%s.%s: expected a non-empty string",
+                                    path, strk[i]);
+    }
+    o->url = json_string_value(json_object_get(d, "url"));
+    o->client_id = json_string_value(json_object_get(d, "client_id"));
+    o->client_secret = json_string_value(json_object_get(d, "client_secret"));
+    o->audience = json_string_value(json_object_get(d, "audience"));
+    o->issuer = json_string_value(json_object_get(d, "issuer"));
+    o->scope = json_string_value(json_object_get(d, "scope"));
+    if (!o->url || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0))
+        return forge_error_setk(err, FORGE_ECONFIG, path, "%s.url: required, http:// or https://",
+                                path);
+    if (!o->client_id || !o->client_secret)
+        return forge_error_setk(err, FORGE_ECONFIG, path,
+                                "%s: client_id and client_secret are required", path);
+    const char *am = json_string_value(json_object_get(d, "auth_method"));
+    if (am && strcmp(am, "basic") != 0 && strcmp(am, "post") != 0)
+        return forge_error_setk(err, FORGE_ECONFIG, path, "%s.auth_method: basic or post", path);
+    o->secret_in_body = am && strcmp(am, "post") == 0;
+    static const char *const durk[] = {"timeout", "cache_ttl", "negative_ttl"};
+    uint32_t *dst[] = {&o->timeout_ms, &o->cache_ttl_ms, &o->negative_ttl_ms};
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t ms = 0;
+        snprintf(key, sizeof(key), "%s.%s", path, durk[i]);
+        rc = forge_config_get_duration_ms(cfg, key, &ms, err);
+        if (rc == FORGE_ENOENT)
+            continue;
+        if (rc)
+            return rc;
+        if (ms < 1 || ms > 86400000)
+            return forge_error_setk(err, FORGE_ECONFIG, key, "%s: between 1ms and 24h", key);
+        *dst[i] = (uint32_t)ms;
+    }
+    int64_t n = 0;
+    snprintf(key, sizeof(key), "%s.cache_size", path);
+    rc = forge_config_get_int(cfg, key, &n, err);
+    if (rc && rc != FORGE_ENOENT)
+        return rc;
+    if (rc == 0 && (n < 1 || n > 1000000))
+        return forge_error_setk(err, FORGE_ECONFIG, key, "%s: between 1 and 1000000", key);
+    o->cache_max = (uint32_t)n;
+    forge_error_clear(err);
+    return 0;
+}
+
+static int read_introspection(forge__sec *s, forge_config *cfg, const json_t *m, bool clients,
+                              forge_error *err)
+{
+    const char *sect = clients ? "security.oauth2_clients" : "security.introspection";
+    char path[FORGE_ERROR_KEY_MAX];
+    if (!json_is_object(m))
+        return forge_error_setk(err, FORGE_ECONFIG, sect, "%s: expected a map of named entries",
+                                sect);
+    size_t cap = json_object_size(m) + 1;
+    if (clients ? !(s->clients = calloc(cap, sizeof(*s->clients)))
+                : !(s->intro = calloc(cap, sizeof(*s->intro))))
+        return forge_error_set(err, FORGE_ENOMEM, "out of memory");
+    const char *name;
+    json_t *d;
+    json_object_foreach((json_t *)m, name, d)
+    {
+        snprintf(path, sizeof(path), "%s.%.64s", sect, name);
+        forge_oauth2_opts o;
+        int rc = read_oauth2(cfg, d, path, !clients, &o, err);
+        if (rc)
+            return rc;
+        forge_error e;
+        forge_error_clear(&e);
+        if (clients) {
+            forge__oauth2_client_entry *c = &s->clients[s->nclients];
+            c->c = forge_oauth2_client_new(&o, &e);
+            if (!c->c)
+                return forge_error_setk(err, FORGE_ECONFIG, path, "%s: %s", path, e.message);
+            s->nclients++;
+            c->name = strdup(name);
+        } else {
+            forge__intro *it = &s->intro[s->nintro];
+            it->in = forge_oauth2_introspector_new(&o, &e);
+            if (!it->in)
+                return forge_error_setk(err, FORGE_ECONFIG, path, "%s: %s", path, e.message);
+            s->nintro++;
+            const char *rc_name = json_string_value(json_object_get(d, "roles_claim"));
+            it->name = strdup(name);
+            it->roles_claim = strdup(rc_name ? rc_name : "roles");
+            it->method = malloc(strlen(name) + 16);
+            if (it->method)
+                sprintf(it->method, "introspection:%s", name);
+            if (!it->name || !it->roles_claim || !it->method)
+                return forge_error_set(err, FORGE_ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
 static int read_redis(forge__sec *s, forge_config *cfg, const json_t *r, forge_error *err)
 {
     static const char *const keys[] = {"url", "timeout", "prefix", NULL};
@@ -536,9 +649,29 @@ static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const
         return rc;
     }
     p->jwt = calloc(s->njwt + 1, sizeof(*p->jwt));
-    for (size_t i = 0; p->jwt && i < nauth; i++) {
+    p->intro = calloc(s->nintro + 1, sizeof(*p->intro));
+    for (size_t i = 0; p->jwt && p->intro && i < nauth; i++) {
         const char *a = auth[i];
-        if (strcmp(a, "api_key") == 0) {
+        if (strcmp(a, "introspection") == 0 || strncmp(a, "introspection:", 14) == 0) {
+            bool all = a[13] == '\0';
+            size_t before = p->nintro;
+            for (size_t j = 0; j < s->nintro; j++) {
+                bool dup = false;
+                for (size_t k = 0; k < p->nintro; k++)
+                    dup |= p->intro[k] == &s->intro[j];
+                if (!dup && (all || strcmp(s->intro[j].name, a + 14) == 0))
+                    p->intro[p->nintro++] = &s->intro[j];
+            }
+            if (p->nintro == before && !all)
+                rc = forge_error_setk(err, FORGE_ECONFIG, key,
+                                      "%s[%zu]: no endpoint security.introspection.%.64s", key, i,
+                                      a + 14);
+            else if (s->nintro == 0)
+                rc = forge_error_setk(err, FORGE_ECONFIG, key,
+                                      "%s[%zu]: introspection, but security.introspection is "
+                                      "empty",
+                                      key, i);
+        } else if (strcmp(a, "api_key") == 0) {
             if (!s->keys)
                 rc = forge_error_setk(err, FORGE_ECONFIG, key,
                                       "%s[%zu]: api_key, but security.api_keys is not configured",
@@ -561,18 +694,20 @@ static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const
             else if (p->njwt < s->njwt)
                 p->jwt[p->njwt++] = s->jwt[j];
         } else {
-            rc = forge_error_setk(err, FORGE_ECONFIG, key, "%s[%zu]: one of jwt, jwt:NAME, api_key",
+            rc = forge_error_setk(err, FORGE_ECONFIG, key,
+                                  "%s[%zu]: one of jwt, jwt:NAME, introspection, "
+                                  "introspection:NAME, api_key",
                                   key, i);
         }
         if (rc)
             break;
     }
     strs_free(auth, nauth);
-    if (!p->jwt)
+    if (!p->jwt || !p->intro)
         return forge_error_set(err, FORGE_ENOMEM, "out of memory");
     if (rc)
         return rc;
-    p->authenticate = p->njwt || p->api_key;
+    p->authenticate = p->njwt || p->nintro || p->api_key;
     p->optional = json_is_true(json_object_get(d, "optional"));
     snprintf(key, sizeof(key), "%s.permissions", path);
     if ((rc = strs(json_object_get(d, "permissions"), key, &p->permissions, &p->npermissions, err)))
@@ -581,15 +716,15 @@ static int read_policy(forge__sec *s, forge_config *cfg, const char *name, const
     if ((rc = strs(json_object_get(d, "roles"), key, &p->roles, &p->nroles, err)))
         return rc;
     if ((p->npermissions || p->nroles) && !p->authenticate)
-        return forge_error_setk(err, FORGE_ECONFIG, path,
-                                "%s: permissions and roles need auth (jwt, jwt:NAME or api_key)",
-                                path);
+        return forge_error_setk(
+            err, FORGE_ECONFIG, path,
+            "%s: permissions and roles need auth (jwt, introspection or api_key)", path);
     const char *rl = json_string_value(json_object_get(d, "rate_limit"));
     if (json_object_get(d, "rate_limit") && !(p->rate = limit_by_name(s, rl)))
         return forge_error_setk(err, FORGE_ECONFIG, path,
                                 "%s.rate_limit: no limit security.rate_limits.%.64s", path,
                                 rl ? rl : "(not a string)");
-    p->blocking = p->rate && p->rate->redis;
+    p->blocking = (p->rate && p->rate->redis) || p->nintro > 0;
     const json_t *schema = json_object_get(d, "schema");
     json_t *loaded = NULL;
     const char *sf = json_string_value(json_object_get(d, "schema_file"));
@@ -697,9 +832,10 @@ int forge__sec_add_rule(forge__sec *s, const char *route, const char *policy, co
 
 int forge__sec_config(forge__sec *s, forge_app *app, forge_error *err)
 {
-    static const char *const keys[] = {
-        "headers", "cors",  "jwt",         "api_keys", "rbac",          "rate_limits", "policies",
-        "routes",  "audit", "trust_proxy", "redis",    "introspection", NULL};
+    static const char *const keys[] = {"headers",        "cors",        "jwt",      "api_keys",
+                                       "rbac",           "rate_limits", "policies", "routes",
+                                       "audit",          "trust_proxy", "redis",    "introspection",
+                                       "oauth2_clients", NULL};
     char path[FORGE_ERROR_KEY_MAX];
     forge_config *cfg = forge_app_config(app);
     s->app = app;
@@ -731,6 +867,12 @@ int forge__sec_config(forge__sec *s, forge_app *app, forge_error *err)
     if ((v = json_object_get(root, "rbac")) && (rc = read_rbac(s, v, err)))
         return rc;
     if ((v = json_object_get(root, "redis")) && (rc = read_redis(s, cfg, v, err)))
+        return rc;
+    if ((v = json_object_get(root, "introspection")) &&
+        (rc = read_introspection(s, cfg, v, false, err)))
+        return rc;
+    if ((v = json_object_get(root, "oauth2_clients")) &&
+        (rc = read_introspection(s, cfg, v, true, err)))
         return rc;
     if ((v = json_object_get(root, "rate_limits")) && (rc = read_limits(s, cfg, v, err)))
         return rc;
@@ -776,6 +918,7 @@ static void policy_free(forge__policy *p)
         return;
     free(p->name);
     free(p->jwt);
+    free(p->intro);
     strs_free(p->permissions, p->npermissions);
     strs_free(p->roles, p->nroles);
     forge_schema_free(p->schema);
@@ -813,6 +956,18 @@ void forge__sec_free(forge__sec *s)
     }
     free(s->limits);
     forge__redis_free(&s->redis);
+    for (size_t i = 0; i < s->nintro; i++) {
+        free(s->intro[i].name);
+        free(s->intro[i].method);
+        free(s->intro[i].roles_claim);
+        forge_oauth2_introspector_free(s->intro[i].in);
+    }
+    free(s->intro);
+    for (size_t i = 0; i < s->nclients; i++) {
+        free(s->clients[i].name);
+        forge_oauth2_client_free(s->clients[i].c);
+    }
+    free(s->clients);
     for (size_t i = 0; i < s->npolicies; i++)
         policy_free(s->policies[i]);
     free(s->policies);

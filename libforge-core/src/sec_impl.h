@@ -248,6 +248,23 @@ extern const char *const forge__sec_header_keys[SEC_NHDRS];
 void forge__sec_headers_defaults(forge__sec_headers *h);
 void forge__sec_headers_apply(forge_req *req, const forge__sec_headers *h);
 
+/* ---- OAuth2 (sec_oauth2.c) ---- */
+
+typedef struct forge__intro {
+    char *name;
+    char *method; /* "introspection:<name>" */
+    char *roles_claim;
+    forge_oauth2_introspector *in;
+} forge__intro;
+
+typedef struct forge__oauth2_client_entry {
+    char *name;
+    forge_oauth2_client *c;
+} forge__oauth2_client_entry;
+
+/* Requests sent to the authorization server so far (tests). */
+uint64_t forge__oauth2_calls(const forge_oauth2_introspector *in);
+
 /* ---- policies and the app record (sec_config.c, sec_mw.c) ---- */
 
 #define SEC_AUTH_API_KEY 0x1u
@@ -261,6 +278,8 @@ typedef struct forge__policy {
     bool optional; /* authenticate when credentials are present, else go on */
     forge_jwt_verifier **jwt;
     size_t njwt;
+    forge__intro **intro; /* introspection:NAME, tried after the JWT verifiers */
+    size_t nintro;
     bool api_key;
     char **permissions; /* all required */
     size_t npermissions;
@@ -322,8 +341,12 @@ typedef struct forge__sec {
     bool headers_on;
     forge_log *audit; /* NULL: audit off */
     int audit_fd;
-    bool trust_proxy;   /* the client address from X-Forwarded-For (rightmost) */
-    forge__redis redis; /* security.redis (ready: configured) */
+    bool trust_proxy;    /* the client address from X-Forwarded-For (rightmost) */
+    forge__redis redis;  /* security.redis (ready: configured) */
+    forge__intro *intro; /* security.introspection */
+    size_t nintro;
+    forge__oauth2_client_entry *clients; /* security.oauth2_clients */
+    size_t nclients;
 } forge__sec;
 
 int forge__sec_config(forge__sec *s, forge_app *app, forge_error *err);

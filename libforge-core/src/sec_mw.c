@@ -127,6 +127,28 @@ static int set_jwt_principal(forge_req *req, forge_jwt_verifier *v, json_t *clai
     return forge_req_set_value(req, PRINCIPAL_KEY, p, principal_free);
 }
 
+static int set_intro_principal(forge_req *req, const forge__intro *it, json_t *claims)
+{
+    principal *p = forge_req_alloc(req, sizeof(*p));
+    if (!p) {
+        json_decref(claims);
+        return FORGE_ENOMEM;
+    }
+    memset(p, 0, sizeof(*p));
+    p->claims = claims;
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    if (!sub)
+        sub = json_string_value(json_object_get(claims, "username"));
+    if (!sub)
+        sub = json_string_value(json_object_get(claims, "client_id"));
+    p->pub.subject = sub ? sub : "";
+    p->pub.method = it->method;
+    p->pub.claims = claims;
+    p->pub.roles = claim_strs(req, json_object_get(claims, it->roles_claim), &p->pub.nroles);
+    p->pub.scopes = claim_strs(req, json_object_get(claims, "scope"), &p->pub.nscopes);
+    return forge_req_set_value(req, PRINCIPAL_KEY, p, principal_free);
+}
+
 static int set_key_principal(forge_req *req, const forge__apikey *k)
 {
     principal *p = forge_req_alloc(req, sizeof(*p));
@@ -153,7 +175,7 @@ static int refuse(forge_req *req, int status, const char *detail)
 static int unauthorized(forge__sec *s, forge_req *req, const forge__policy *p, bool token_bad,
                         const char *reason)
 {
-    if (p->njwt)
+    if (p->njwt || p->nintro)
         forge_res_set_header(req, "WWW-Authenticate",
                              token_bad ? "Bearer realm=\"forge\", error=\"invalid_token\""
                                        : "Bearer realm=\"forge\"");
@@ -267,7 +289,8 @@ static int authenticate(forge__sec *s, forge_req *req, const forge__policy *p)
 {
     forge_str auth;
     bool has_auth = forge_req_header(req, "Authorization", &auth);
-    if (p->njwt && has_auth && auth.n > 7 && strncasecmp(auth.p, "Bearer ", 7) == 0) {
+    if ((p->njwt || p->nintro) && has_auth && auth.n > 7 &&
+        strncasecmp(auth.p, "Bearer ", 7) == 0) {
         const char *tok = auth.p + 7;
         size_t n = auth.n - 7;
         while (n && *tok == ' ') {
@@ -282,6 +305,23 @@ static int authenticate(forge__sec *s, forge_req *req, const forge__policy *p)
             if (forge_jwt_verify(p->jwt[i], tok, n, 0, &claims, &e) == 0)
                 return set_jwt_principal(req, p->jwt[i], claims) < 0 ? FORGE_ENOMEM : FORGE_NEXT;
             if (i == 0)
+                first = e;
+        }
+        for (size_t i = 0; i < p->nintro; i++) {
+            json_t *claims = NULL;
+            forge_error_clear(&e);
+            int rc = forge_oauth2_introspect(p->intro[i]->in, tok, n, &claims, &e);
+            if (rc == 0)
+                return set_intro_principal(req, p->intro[i], claims) < 0 ? FORGE_ENOMEM
+                                                                         : FORGE_NEXT;
+            if (rc != FORGE_EACCES) { /* the server failed: say so, never "invalid token" */
+                forge__sec_audit_event(s, req, FORGE_LOG_ERROR, "auth.unavailable",
+                                       FORGE_LOG_FIELDS(FORGE_F_STR("reason", e.message),
+                                                        FORGE_F_STR("policy", p->name)));
+                forge_res_set_header(req, "Retry-After", "1");
+                return refuse(req, 503, "The authorization server is unavailable; retry shortly.");
+            }
+            if (i == 0 && p->njwt == 0)
                 first = e;
         }
         return unauthorized(s, req, p, true, first.message);
@@ -323,7 +363,7 @@ static int authorize(forge__sec *s, forge_req *req, const forge__policy *p)
         }
     if (ok)
         return FORGE_NEXT;
-    if (strncmp(pr->method, "jwt:", 4) == 0)
+    if (strncmp(pr->method, "jwt:", 4) == 0 || strncmp(pr->method, "introspection:", 14) == 0)
         forge_res_set_header(req, "WWW-Authenticate",
                              "Bearer realm=\"forge\", error=\"insufficient_scope\"");
     forge__sec_audit_event(
@@ -618,4 +658,13 @@ void forge_security_audit(forge_req *req, const char *event, const forge_log_fie
     forge__sec *s = req ? sec_of(forge_req_app(req), NULL) : NULL;
     if (s)
         forge__sec_audit_event(s, req, FORGE_LOG_INFO, event ? event : "admin", f, n);
+}
+
+forge_oauth2_client *forge_security_oauth2_client(forge_app *app, const char *name)
+{
+    forge__sec *s = app && name ? sec_of(app, NULL) : NULL;
+    for (size_t i = 0; s && i < s->nclients; i++)
+        if (strcmp(s->clients[i].name, name) == 0)
+            return s->clients[i].c;
+    return NULL;
 }

@@ -208,4 +208,53 @@ FORGE_API char *forge_secret_encrypt(const forge_secret_key *key, const void *pl
 FORGE_API int forge_secret_decrypt(const forge_secret_key *key, const char *value, size_t n,
                                    char **out, size_t *out_len, forge_error *err);
 
+/* ---- OAuth2 (RFC 7662 introspection, RFC 6749 client credentials; ADR 0103) ---- */
+
+typedef struct forge_oauth2_opts {
+    const char *url;           /* the introspection or token endpoint (http or https) */
+    const char *client_id;     /* this service's client */
+    const char *client_secret; /* sent with HTTP Basic (RFC 6749 2.3.1) or in the body */
+    bool secret_in_body;       /* client_secret_post instead of client_secret_basic */
+    const char *scope;         /* client credentials: requested scope (may be NULL) */
+    const char *audience;      /* introspection: required `aud` member; client credentials:
+                                  sent as `audience` (may be NULL) */
+    const char *issuer;        /* introspection: required `iss` member (may be NULL) */
+    uint32_t timeout_ms;       /* each call (0: 3 s) */
+    uint32_t cache_ttl_ms;     /* introspection: longest positive caching (0: 5 min), never
+                                  past the token's exp */
+    uint32_t negative_ttl_ms;  /* introspection: caching of inactive tokens (0: 10 s) */
+    uint32_t cache_max;        /* introspection: cached tokens per process (0: 10000) */
+    void *reserved[4];
+} forge_oauth2_opts;
+
+/*
+ * Token introspection with a cache keyed by SHA-256 of the token. Safe from
+ * any thread. forge_oauth2_introspect blocks on a cache miss (one HTTP POST):
+ * call it from blocking code (the security middleware does so on the pool).
+ * 0 with *claims (a new reference to the introspection response) for an
+ * active token; FORGE_EACCES inactive, expired or wrong audience/issuer
+ * (negatively cached); FORGE_EIO / FORGE_ETIMEDOUT / FORGE_EPARSE when the
+ * server fails or answers nonsense (not cached). Messages never hold tokens.
+ */
+typedef struct forge_oauth2_introspector forge_oauth2_introspector;
+FORGE_API forge_oauth2_introspector *forge_oauth2_introspector_new(const forge_oauth2_opts *o,
+                                                                   forge_error *err);
+FORGE_API void forge_oauth2_introspector_free(forge_oauth2_introspector *in);
+FORGE_API int forge_oauth2_introspect(forge_oauth2_introspector *in, const char *token, size_t len,
+                                      json_t **claims, forge_error *err);
+
+/*
+ * Client-credentials tokens for outgoing calls, cached until shortly before
+ * they expire (10% of their lifetime, at most 60 s, early). Safe from any
+ * thread; concurrent callers on a miss wait for one fetch. Blocks on a miss.
+ * *token is malloc'd (free it).
+ */
+typedef struct forge_oauth2_client forge_oauth2_client;
+FORGE_API forge_oauth2_client *forge_oauth2_client_new(const forge_oauth2_opts *o,
+                                                       forge_error *err);
+FORGE_API void forge_oauth2_client_free(forge_oauth2_client *c);
+FORGE_API int forge_oauth2_client_token(forge_oauth2_client *c, char **token, forge_error *err);
+/* The client configured as security.oauth2_clients.<name> (owned by the app); NULL if none. */
+FORGE_API forge_oauth2_client *forge_security_oauth2_client(forge_app *app, const char *name);
+
 #endif
