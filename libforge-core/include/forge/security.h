@@ -62,12 +62,12 @@ FORGE_API int forge_security_group(forge_group *g, const char *policy, forge_err
 /* Who made the request, once a policy authenticated it. */
 typedef struct forge_principal {
     const char *subject;      /* JWT `sub`, or the API key's id */
-    const char *method;       /* "jwt:<verifier>" or "api_key" */
+    const char *method;       /* "jwt:<verifier>", "introspection:<name>" or "api_key" */
     const char *const *roles; /* from the roles claim or the API key */
     size_t nroles;
     const char *const *scopes; /* API key scopes, or the JWT `scope` claim split */
     size_t nscopes;
-    const json_t *claims; /* the JWT claims (NULL for API keys); request-owned */
+    const json_t *claims; /* JWT claims or the introspection response (NULL for API keys) */
 } forge_principal;
 
 /* The request's principal; NULL when no policy authenticated it. */
