@@ -2,9 +2,9 @@
  * mod_forge: which requests are Forge's, and serving them.
  *
  * A request is Forge's when its location says `Forge On`, or `SetHandler
- * forge`. Both are seen in translate_name (after the first <Location> walk),
- * where the request is claimed: map_to_storage then answers OK for it, so
- * core's <Directory> walk and the stat() of a file that does not exist are
+ * forge`. Both are seen in pre_translate_name (after the first <Location>
+ * walk), where the request is claimed: map_to_storage then answers OK for it,
+ * so core's <Directory> walk and the stat() of a file that does not exist are
  * skipped (a third or more of Apache's per-request work for a small
  * response). <Location> sections still apply: Require, headers, filters.
  * A `SetHandler forge` that only a <Directory> or .htaccess would reveal is
@@ -64,16 +64,61 @@ static int forge_wants(request_rec *r, const forge_dir_conf *dc)
     return handler && !err && strcmp(handler, FORGE_HANDLER_NAME) == 0;
 }
 
-int forge_ap_translate_name(request_rec *r)
+static int forge_is_claimed(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &forge_module) != NULL;
+}
+
+static void forge_claim(request_rec *r)
+{
+    ap_set_module_config(r->request_config, &forge_module,
+                         (void *)&forge_claimed);
+    r->handler = FORGE_HANDLER_NAME;
+}
+
+/*
+ * A module that took the request over after the claim (a RewriteRule with
+ * [P] sets the proxy handler) wins: the claim is dropped.
+ */
+static int forge_still_claimed(request_rec *r)
+{
+    if (!forge_is_claimed(r)) {
+        return 0;
+    }
+    if (r->handler && strcmp(r->handler, FORGE_HANDLER_NAME) == 0) {
+        return 1;
+    }
+    ap_set_module_config(r->request_config, &forge_module, NULL);
+    return 0;
+}
+
+/*
+ * Before Apache percent-decodes the path: Forge decodes it itself, so the
+ * path stays as sent (DONE skips the decoding). An encoded NUL then gets
+ * Forge's 400 rather than Apache's 404, and %2F reaches route parameters
+ * whatever AllowEncodedSlashes says.
+ */
+int forge_ap_pre_translate_name(request_rec *r)
 {
     forge_dir_conf *dc = ap_get_module_config(r->per_dir_config, &forge_module);
 
     if (!forge_wants(r, dc)) {
         return DECLINED;
     }
-    ap_set_module_config(r->request_config, &forge_module,
-                         (void *)&forge_claimed);
-    r->handler = FORGE_HANDLER_NAME;
+    forge_claim(r);
+    return DONE;
+}
+
+int forge_ap_translate_name(request_rec *r)
+{
+    if (!forge_still_claimed(r)) {
+        forge_dir_conf *dc =
+            ap_get_module_config(r->per_dir_config, &forge_module);
+        if (!forge_wants(r, dc)) {
+            return DECLINED;
+        }
+        forge_claim(r);
+    }
     /* no file stands behind the URI; a name for logs and other modules */
     r->filename = apr_pstrcat(r->pool, "forge:", r->uri, NULL);
     return OK;
@@ -81,10 +126,7 @@ int forge_ap_translate_name(request_rec *r)
 
 int forge_ap_map_to_storage(request_rec *r)
 {
-    if (ap_get_module_config(r->request_config, &forge_module)) {
-        return OK;
-    }
-    return DECLINED;
+    return forge_still_claimed(r) ? OK : DECLINED;
 }
 
 /* ---- the request into Forge ---- */
@@ -369,7 +411,7 @@ int forge_ap_handler(request_rec *r)
 {
     forge_host *host;
 
-    if (!ap_get_module_config(r->request_config, &forge_module)) {
+    if (!forge_is_claimed(r)) {
         /* not claimed early: a <Directory> or .htaccess turned Forge on */
         forge_dir_conf *dc =
             ap_get_module_config(r->per_dir_config, &forge_module);

@@ -407,13 +407,20 @@ static void forge_child_init(apr_pool_t *pchild, server_rec *s)
 
 static void forge_register_hooks(apr_pool_t *p)
 {
-    /* after server-level rewrites and proxying, before Alias and core */
+    /*
+     * Claimed before Apache decodes the path (after mod_proxy's encoded
+     * mappings); translate_name runs after server-level rewrites and
+     * proxying, which may still take a claimed request over, and before
+     * Alias and core.
+     */
     static const char *const before_us[] = {"mod_rewrite.c", "mod_proxy.c",
                                             NULL};
 
     ap_hook_check_config(forge_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(forge_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(forge_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_translate_name(forge_ap_pre_translate_name, before_us, NULL,
+                               APR_HOOK_MIDDLE);
     ap_hook_translate_name(forge_ap_translate_name, before_us, NULL,
                            APR_HOOK_FIRST);
     ap_hook_map_to_storage(forge_ap_map_to_storage, NULL, NULL, APR_HOOK_FIRST);

@@ -75,6 +75,7 @@ int forge_ap_send_body(void *hreq, const void *data, size_t len,
 void forge_ap_wake(void *hreq);
 
 /* Hooks of forge_request.c. */
+int forge_ap_pre_translate_name(request_rec *r);
 int forge_ap_translate_name(request_rec *r);
 int forge_ap_map_to_storage(request_rec *r);
 int forge_ap_handler(request_rec *r);

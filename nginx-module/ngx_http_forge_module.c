@@ -40,6 +40,7 @@ static ngx_int_t ngx_http_forge_init_process(ngx_cycle_t *cycle);
 static void      ngx_http_forge_exit_process(ngx_cycle_t *cycle);
 static void      ngx_http_forge_log_sink(
          void *udata, forge_log_level level, const char *line, size_t len);
+static void    ngx_http_forge_log_level(forge_app *fapp, ngx_log_t *log);
 static u_char *ngx_http_forge_strerror(
     u_char *buf, size_t size, forge_error *err);
 
@@ -339,6 +340,8 @@ ngx_http_forge_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_forge_log_level(mcf->fapp, cycle->log);
+
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
     count = (ngx_process == NGX_PROCESS_WORKER) ? ccf->worker_processes : 1;
 
@@ -418,6 +421,42 @@ ngx_http_forge_log_sink(
 
     if (log->log_level >= ngx_level) {
         ngx_log_error_core(ngx_level, log, 0, "forge: %*s", len, line);
+    }
+}
+
+
+/*
+ * Records below the error log's level would be formatted by Forge and then
+ * dropped by nginx: raise Forge's level to what nginx writes (never lower
+ * it below the app's own setting). nginx keeps a log's chain sorted by
+ * level, highest first.
+ */
+static void
+ngx_http_forge_log_level(forge_app *fapp, ngx_log_t *log)
+{
+    forge_log      *flog;
+    forge_log_level min;
+
+    if (log->log_level >= NGX_LOG_DEBUG) {
+        min = FORGE_LOG_TRACE;
+
+    } else if (log->log_level >= NGX_LOG_INFO) {
+        min = FORGE_LOG_INFO;
+
+    } else if (log->log_level >= NGX_LOG_WARN) {
+        min = FORGE_LOG_WARN;
+
+    } else if (log->log_level >= NGX_LOG_ERR) {
+        min = FORGE_LOG_ERROR;
+
+    } else {
+        min = FORGE_LOG_FATAL;
+    }
+
+    flog = forge_app_log(fapp);
+
+    if (forge_log_get_level(flog) < min) {
+        forge_log_set_level(flog, min);
     }
 }
 

@@ -11,6 +11,8 @@ PKGS=(
   libcurl4-openssl-dev  # observability (OTLP), security (JWKS, OAuth2)
   prometheus            # observability tests: promtool and a real scraper
   libargon2-dev         # security: password hashing
+  postgresql libpq-dev redis-server libhiredis-dev mariadb-server libmariadb-dev  # data
+  libmongoc-dev libbson-dev  # data: the Mongo driver (not written yet)
 )
 
 missing=()

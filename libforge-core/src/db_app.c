@@ -6,6 +6,7 @@
 #include "db_impl.h"
 #include "internal.h"
 
+#include <forge/metrics.h>
 #include <forge/migrate.h>
 
 #include <stdatomic.h>
@@ -44,6 +45,10 @@ typedef struct db_svc {
     _Atomic(forge_db *) db;
     int64_t timer;
     atomic_bool maintaining;
+    /* metrics (label db=<name>), NULL when the app has no registry */
+    forge_metric *m_in_use, *m_idle, *m_waiting, *m_acquires, *m_acquire_s, *m_timeouts,
+        *m_failures, *m_connects, *m_connect_failures;
+    forge_db_stats last; /* counters already exported by this worker */
 } db_svc;
 
 static FORGE_TYPE_DEFINE(db_svc_type, "forge.db.service");
@@ -61,12 +66,63 @@ static uint32_t ms32(uint64_t v)
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
+/* Pool metrics, registered at init (before fork) so every worker shares them. */
+static void metrics_register(db_svc *s, forge_app *app)
+{
+    forge_metrics *m = forge_app_metrics(app);
+    if (!m)
+        return;
+    static const char *const labels[] = {"db", NULL};
+    forge_error e;
+#define G(f, n, h)                                                                                 \
+    s->f = forge_metrics_gauge(m, &(forge_metric_opts){.name = n, .help = h, .labels = labels}, &e)
+#define C(f, n, h)                                                                                 \
+    s->f =                                                                                         \
+        forge_metrics_counter(m, &(forge_metric_opts){.name = n, .help = h, .labels = labels}, &e)
+    G(m_in_use, "forge_db_connections_in_use", "Database connections lent out.");
+    G(m_idle, "forge_db_connections_idle", "Database connections open and free.");
+    G(m_waiting, "forge_db_acquire_waiting", "Threads waiting for a database connection.");
+    C(m_acquires, "forge_db_acquires_total", "Connections borrowed from the pool.");
+    C(m_acquire_s, "forge_db_acquire_seconds_total", "Time spent borrowing connections.");
+    C(m_timeouts, "forge_db_acquire_timeouts_total", "Borrows that timed out (pool saturated).");
+    C(m_failures, "forge_db_acquire_failures_total", "Borrows that failed (database unreachable).");
+    C(m_connects, "forge_db_connects_total", "Database connections opened.");
+    C(m_connect_failures, "forge_db_connect_failures_total", "Failed connection attempts.");
+#undef G
+#undef C
+}
+
+static void metrics_update(db_svc *s, forge_db *db)
+{
+    if (!s->m_in_use)
+        return;
+    forge_db_stats st;
+    forge_db_stats_get(db, &st);
+    const char *const v[] = {s->name};
+    forge_series_set(forge_metric_labels(s->m_in_use, v), st.in_use);
+    forge_series_set(forge_metric_labels(s->m_idle, v), st.idle);
+    forge_series_set(forge_metric_labels(s->m_waiting, v), st.waiting);
+#define D(f, field)                                                                                \
+    forge_series_add(forge_metric_labels(s->f, v), (double)(st.field - s->last.field))
+    D(m_acquires, acquires);
+    D(m_timeouts, acquire_timeouts);
+    D(m_failures, acquire_failures);
+    D(m_connects, connects);
+    D(m_connect_failures, connect_failures);
+#undef D
+    forge_series_add(forge_metric_labels(s->m_acquire_s, v),
+                     (double)(st.acquire_ns_total - s->last.acquire_ns_total) / 1e9);
+    s->last = st;
+}
+
 static void maintain_job(void *arg)
 {
     db_svc *s = arg;
     forge_db *db = atomic_load(&s->db);
-    if (db)
+    if (db) {
         forge_db_maintain(db);
+        metrics_update(s, db);
+    }
     atomic_store(&s->maintaining, false);
 }
 
@@ -145,6 +201,7 @@ static int svc_start(forge_app *app, void *state, forge_error *err)
                    "db %s: %s is not reachable at start (%s); not ready until it answers", s->name,
                    forge_db_url_redacted(db), herr.message);
     }
+    memset(&s->last, 0, sizeof(s->last));
     atomic_store(&s->db, db);
     forge_runtime *rt = forge_app_runtime(app);
     s->timer = rt ? forge_runtime_timer(rt, 1000, 1000, maintain_tick, s) : 0;
@@ -188,11 +245,17 @@ int forge_app_db_register(forge_app *app, const char *name, const forge_app_db_o
     int rc = forge_config_bind(forge_app_config(app), s->key, &db_schema, &s->cfg, err);
     if (rc == 0 && !s->cfg.migrations && opts && opts->default_migrations)
         s->cfg.migrations = opts->default_migrations;
-    if (rc == 0 && !s->cfg.url && !default_url)
+    if (rc == 0 && !s->cfg.url && !default_url) {
+        char env[64];
+        size_t i = 0;
+        for (; name[i] && i < sizeof(env) - 1; i++)
+            env[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+        env[i] = '\0';
         rc = forge_error_setk(err, FORGE_ECONFIG, s->key,
                               "%s.url: required but not set (in the config file or "
                               "FORGE_DB__%s__URL)",
-                              s->key, name);
+                              s->key, env);
+    }
     if (rc == 0 && s->cfg.max_conns == 0)
         rc = forge_error_setk(err, FORGE_ECONFIG, s->key, "%s.max_conns: must be at least 1",
                               s->key);
@@ -205,6 +268,7 @@ int forge_app_db_register(forge_app *app, const char *name, const forge_app_db_o
         free(s);
         return rc;
     }
+    metrics_register(s, app);
     rc = forge_di_value(forge_app_container(app), s->key, &db_svc_type, s, svc_free, err);
     if (rc < 0) {
         svc_free(s);

@@ -94,7 +94,12 @@ static int runtime_opts(forge_host *host, forge__runtime_opts *o, forge_error *e
     memset(o, 0, sizeof(*o));
     o->pool_threads = (int)threads;
     o->pool_queue_max = (size_t)queue;
-    o->machine_lock_path = host->lock_path;
+    /*
+     * Only an app with per-machine services competes for the lock: the file
+     * may sit where a worker's user cannot open it, and an app that has
+     * nothing to run once per machine should not fail over that.
+     */
+    o->machine_lock_path = forge__app_has_machine_services(host->app) ? host->lock_path : NULL;
     o->on_leader = on_leader;
     return FORGE_OK;
 }

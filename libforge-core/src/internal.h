@@ -41,6 +41,8 @@ void forge__services_free(struct forge__services *s);
 /* Start/stop only the FORGE_SERVICE_PER_MACHINE services (machine lock taken / given up). */
 int forge__app_start_machine_services(forge_app *app, forge_error *err);
 void forge__app_stop_machine_services(forge_app *app);
+/* True when a service flagged FORGE_SERVICE_PER_MACHINE is registered. */
+bool forge__app_has_machine_services(forge_app *app);
 
 /* ---- route.c ---- */
 struct forge__routes *forge__routes_new(void);

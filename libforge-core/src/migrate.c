@@ -204,7 +204,8 @@ static int scan(const char *dir, mset *s, forge_error *err)
         checksum(sql, len, e->m.checksum);
         free(sql);
     }
-    qsort(s->v, s->n, sizeof(*s->v), by_version);
+    if (s->n)
+        qsort(s->v, s->n, sizeof(*s->v), by_version);
     return 0;
 }
 
@@ -235,7 +236,8 @@ static int load_applied(forge_db_conn *c, mset *s, forge_error *err)
         e->m.changed = e->m.has_file && strcmp(e->m.recorded, e->m.checksum) != 0;
     }
     forge_db_rows_close(r);
-    qsort(s->v, s->n, sizeof(*s->v), by_version);
+    if (s->n)
+        qsort(s->v, s->n, sizeof(*s->v), by_version);
     return rc < 0 ? rc : 0;
 }
 

@@ -29,7 +29,15 @@
 
 int forge__lock_open(forge_runtime *rt, forge_error *err)
 {
-    int fd = open(rt->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /*
+     * 0644 and a read-only fallback: flock needs no write access, so workers
+     * running as another user than the one that created the file (nginx's
+     * master as root, workers as nobody) still compete; only the pid note
+     * is lost.
+     */
+    int fd = open(rt->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EACCES)
+        fd = open(rt->lock_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return forge_error_setk(err, FORGE_EIO, "runtime.machine_lock",
                                 "runtime: cannot open the machine lock file %s: %s", rt->lock_path,

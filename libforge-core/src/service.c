@@ -202,3 +202,14 @@ void forge__svc_set_state(struct svc *sv, forge_service_state st)
 {
     atomic_store(&sv->state, (int)st);
 }
+
+bool forge__app_has_machine_services(forge_app *app)
+{
+    struct forge__services *s = app->services;
+    bool found = false;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n && !found; i++)
+        found = (s->v[i]->def.flags & FORGE_SERVICE_PER_MACHINE) != 0;
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}

@@ -7,7 +7,8 @@
 # (Content-Length and chunked) and 413 past the limit, blocking routes under
 # concurrency, async and streamed responses, malformed requests, `apache2 -t`
 # on bad configurations, and a graceful restart under load that must lose no
-# request. Then a few checks under mpm_prefork (127.0.0.1:18101).
+# request. Then a few checks under mpm_prefork (127.0.0.1:18101) and
+# mpm_worker (18107), the migration example (18106) and `forge run` (18104).
 # Prints "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +17,7 @@ LIB=$(cd "$BUILD/lib" 2>/dev/null && pwd) || { echo "apache_test: no $BUILD/lib"
 MODDIR=/usr/lib/apache2/modules
 PORT=18100
 PORT_PREFORK=18101
+PORT_WORKER=18107
 
 if ! command -v apache2 >/dev/null || [ ! -f "$MODDIR/mod_mpm_event.so" ]; then
   echo "apache_test: FAILED: apache2 is not installed (scripts/deps.sh installs it)"
@@ -25,6 +27,18 @@ for f in mod_forge.so mod_native_hello.so hello.so forge_no_symbol.so forge_bad_
   [ -f "$LIB/$f" ] || { echo "apache_test: FAILED: $LIB/$f is not built"; exit 1; }
 done
 command -v python3 >/dev/null || { echo "apache_test: FAILED: python3 is needed"; exit 1; }
+
+# An ASan/UBSan build (-DFORGE_SANITIZE=ON) of mod_forge runs in an uninstrumented
+# apache2 with the sanitizer runtimes preloaded: FORGE_APACHE_SANITIZE=1.
+# Only apache2 (and forge run, which starts it) get the runtimes: curl and
+# python are left alone.
+APACHE_PRELOAD=""
+if [ "${FORGE_APACHE_SANITIZE:-0}" = 1 ]; then
+  APACHE_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+apache2() { LD_PRELOAD="$APACHE_PRELOAD" command apache2 "$@"; }
+export APACHE_PRELOAD
 
 DIR=$(mktemp -d /tmp/forge-apache-test.XXXXXX)
 chmod 755 "$DIR"
@@ -50,7 +64,7 @@ USERLINE=""
 write_conf() {
   local file=$1 mpm=$2 port=$3 extra=${4:-}
   local mpmconf
-  if [ "$mpm" = event ]; then
+  if [ "$mpm" = event ] || [ "$mpm" = worker ]; then
     mpmconf=$'StartServers 2\nServerLimit 4\nThreadsPerChild 25\nMaxRequestWorkers 50\nMinSpareThreads 1\nMaxSpareThreads 50'
   else
     mpmconf=$'StartServers 3\nMinSpareServers 1\nMaxSpareServers 5\nServerLimit 8\nMaxRequestWorkers 8'
@@ -191,6 +205,11 @@ expect_eq "GET /users/42 body" "$BODY" '{"id":"42"}'
 expect_eq "GET /users/42 Content-Type" "$(header Content-Type)" application/json
 req GET '/users/a%20b?x=1'
 expect_eq "GET /users/a%20b decodes the parameter" "$BODY" '{"id":"a b"}'
+
+req GET '/users/a%2Fb'
+expect_eq "GET /users/a%2Fb: the path reaches Forge undecoded" "$STATUS/$BODY" '200/{"id":"a/b"}'
+req GET '/users/a%00b'
+expect_eq "GET /users/a%00b is Forge's 400" "$STATUS/$(header Content-Type)" "400/application/problem+json"
 
 req POST /echo -H "Content-Type: application/x-test" --data-binary "ping pong"
 expect_eq "POST /echo status" "$STATUS" 200
@@ -354,7 +373,7 @@ expect_eq "server serves after malformed requests" "$STATUS/$BODY" "200/hello"
 # ---- graceful restart under load loses no request
 echo "== graceful restart under load"
 python3 - "$PORT" "$E" >"$DIR/load.out" <<'EOF' &
-import http.client, subprocess, sys, threading, time
+import http.client, os, subprocess, sys, threading, time
 port, conf = int(sys.argv[1]), sys.argv[2]
 ok = 0
 failures = []
@@ -384,7 +403,8 @@ for t in threads:
     t.start()
 for _ in range(2):
     time.sleep(1.2)
-    subprocess.run(["apache2", "-f", conf, "-k", "graceful"], check=True)
+    env = dict(os.environ, LD_PRELOAD=os.environ.get("APACHE_PRELOAD", ""))
+    subprocess.run(["apache2", "-f", conf, "-k", "graceful"], check=True, env=env)
 for t in threads:
     t.join()
 print(ok, len(failures), "; ".join(failures[:5]))
@@ -400,41 +420,47 @@ expect_eq "serves after graceful restarts" "$STATUS/$BODY" "200/hello"
 expect_eq "no child failed to start the app" "$(grep -c 'could not start app' "$E.error.log")" 0
 
 stop "$E"
-expect_eq "clean stop: no crash in the error log" "$(grep -ciE 'segmentation|signal 11|signal 6|AH00052' "$E.error.log")" 0
+expect_eq "clean stop: no crash in the error log" "$(grep -ciE 'segmentation|signal 11|signal 6|AH00052|AddressSanitizer|runtime error' "$E.error.log")" 0
 
 # ---------------------------------------------------------------- mpm_prefork
-echo "== mpm_prefork on 127.0.0.1:$PORT_PREFORK"
-P="$DIR/prefork.conf"
-write_conf "$P" prefork "$PORT_PREFORK" "$FORGE_LOCATIONS"
-if start "$P" "$PORT_PREFORK"; then
-  ok "apache2 (mpm_prefork) starts with mod_forge"
-  BASE="http://127.0.0.1:$PORT_PREFORK"
+# a few checks under another MPM: mpm_checks MPM PORT
+mpm_checks() {
+  local mpm=$1 port=$2 conf="$DIR/$1.conf"
+  echo "== mpm_$mpm on 127.0.0.1:$port"
+  write_conf "$conf" "$mpm" "$port" "$FORGE_LOCATIONS"
+  if ! start "$conf" "$port"; then
+    bad "apache2 (mpm_$mpm) starts with mod_forge"
+    return
+  fi
+  ok "apache2 (mpm_$mpm) starts with mod_forge"
+  BASE="http://127.0.0.1:$port"
   req GET /hello
-  expect_eq "prefork: GET /hello" "$STATUS/$BODY" "200/hello"
-  req POST /echo -H "Content-Type: text/x-p" --data-binary "prefork body"
-  expect_eq "prefork: POST /echo" "$STATUS/$BODY/$(header Content-Type)" "200/prefork body/text/x-p"
+  expect_eq "$mpm: GET /hello" "$STATUS/$BODY" "200/hello"
+  req POST /echo -H "Content-Type: text/x-p" --data-binary "$mpm body"
+  expect_eq "$mpm: POST /echo" "$STATUS/$BODY/$(header Content-Type)" "200/$mpm body/text/x-p"
   req GET /async
-  expect_eq "prefork: GET /async" "$BODY" async
+  expect_eq "$mpm: GET /async" "$BODY" async
   req GET /stream
-  expect_eq "prefork: GET /stream" "$BODY" $'chunk 1\nchunk 2\nchunk 3'
-  for i in 1 2; do curl -s -o "$DIR/pslow.$i" "$BASE/slow?ms=800" & done
+  expect_eq "$mpm: GET /stream" "$BODY" $'chunk 1\nchunk 2\nchunk 3'
+  for i in 1 2; do curl -s -o "$DIR/$mpm-slow.$i" "$BASE/slow?ms=800" & done
   sleep 0.2
   req GET /hello
-  expect_eq "prefork: /hello answers while /slow blocks" "$STATUS" 200
+  expect_eq "$mpm: /hello answers while /slow blocks" "$STATUS" 200
   wait
-  expect_eq "prefork: /slow answered" "$(cat "$DIR/pslow.1")$(cat "$DIR/pslow.2")" "slowslow"
+  expect_eq "$mpm: /slow answered" "$(cat "$DIR/$mpm-slow.1")$(cat "$DIR/$mpm-slow.2")" "slowslow"
   req GET /native
-  expect_eq "prefork: native location" "$BODY" hello
-  apache2 -f "$P" -k graceful
+  expect_eq "$mpm: native location" "$BODY" hello
+  apache2 -f "$conf" -k graceful
   sleep 1
   req GET /hello
-  expect_eq "prefork: serves after a graceful restart" "$STATUS/$BODY" "200/hello"
+  expect_eq "$mpm: serves after a graceful restart" "$STATUS/$BODY" "200/hello"
   unset BASE
-  stop "$P"
-  expect_eq "prefork: no child failed to start the app" "$(grep -c 'could not start app' "$P.error.log")" 0
-else
-  bad "apache2 (mpm_prefork) starts with mod_forge"
-fi
+  stop "$conf"
+  expect_eq "$mpm: no child failed to start the app" "$(grep -c 'could not start app' "$conf.error.log")" 0
+  expect_eq "$mpm: no crash in the error log" "$(grep -ciE 'AH00052|AddressSanitizer|runtime error' "$conf.error.log")" 0
+}
+mpm_checks prefork "$PORT_PREFORK"
+mpm_checks worker "$PORT_WORKER"
 
 # ------------------------------------- migration/apache-handler.md: before, after
 echo "== migration example: native module (before) and Forge app (after) on 127.0.0.1:18106"
@@ -478,7 +504,7 @@ fi
 echo "== forge run --host apache on 127.0.0.1:18104"
 FORGE="$BUILD/bin/forge"
 if [ -x "$FORGE" ]; then
-  TMPDIR="$DIR/tmp" "$FORGE" run --host apache --app "$LIB/hello.so" --config "$APP_CONF" \
+  TMPDIR="$DIR/tmp" LD_PRELOAD="$APACHE_PRELOAD" "$FORGE" run --host apache --app "$LIB/hello.so" --config "$APP_CONF" \
     --listen 127.0.0.1:18104 --workers 2 >"$DIR/run.out" 2>&1 &
   run_pid=$!
   for _ in $(seq 100); do grep -q "serving" "$DIR/run.out" && break; sleep 0.1; done

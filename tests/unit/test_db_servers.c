@@ -78,6 +78,12 @@ static int my_setup(void **state)
 static int close_fx(void **state)
 {
     fx *f = *state;
+    forge_error err;
+    if (f->c && f->dir) /* leave the server as found (other tests use its database) */
+        forge_db_exec_script(f->c,
+                             "DROP TABLE IF EXISTS t_items; DROP TABLE IF EXISTS m_log; "
+                             "DROP TABLE IF EXISTS forge_migrations",
+                             &err);
     forge_db_release(f->c);
     forge_db_close(f->db);
     dbt_rmdir(f->dir);
