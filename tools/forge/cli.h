@@ -50,6 +50,7 @@ typedef struct forge_run_host {
 
 int forge_cmd_run(int argc, char **argv);
 int forge_cmd_migrate(int argc, char **argv); /* cmd_migrate.c */
+int forge_cmd_secret(int argc, char **argv);  /* cmd_secret.c */
 int forge_run_nginx(const forge_run_opts *o);
 int forge_run_apache(const forge_run_opts *o);
 int forge_run_kore(const forge_run_opts *o);
