@@ -155,6 +155,15 @@ struct forge_req {
     /* ---- ids, values ---- */
     char id[FORGE__REQ_ID_MAX + 1];
     const char *trace_id;
+    /*
+     * Tracing is lazy (ADR 0130): the tracing middleware only sets `tracer`;
+     * the request's span (and with it the trace id, when trace_id_lazy) is
+     * made on first use (forge_req_span, forge_req_trace_id, a log line, or
+     * the after-half when an exporter is configured) by forge__req_span_make.
+     */
+    struct forge__tracer *tracer;
+    struct forge_span *span;
+    bool trace_id_lazy; /* forge_req_trace_id takes the span's trace id */
     forge__value *values;
 
     /* ---- middleware run state ---- */
@@ -241,6 +250,10 @@ forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entr
 forge_app *forge__host_load_so(forge_host *host, const char *so_path, const char *config_path,
                                const char *config_text, forge_error *err);
 const forge_host_ops *forge__host_ops(const forge_host *host);
+
+/* ---- tracing (trace_mw.c) ---- */
+/* Make the request's span now (req->tracer set, req->span NULL); NULL on OOM. */
+struct forge_span *forge__req_span_make(forge_req *req);
 
 /* ---- request id ---- */
 /* Write a new unique id (NUL-terminated) into buf of at least 40 bytes; returns its length. */

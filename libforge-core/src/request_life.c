@@ -90,6 +90,9 @@ void forge__req_reset(forge_req *req)
     req->match.pattern = NULL;
     req->id[0] = '\0';
     req->trace_id = NULL;
+    req->tracer = NULL;
+    req->span = NULL;
+    req->trace_id_lazy = false;
     req->chain = NULL;
     req->mw_ran = 0;
     req->handler_rc = 0;
