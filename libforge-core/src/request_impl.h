@@ -205,6 +205,12 @@ void forge__req_unref(forge_req *req);
 forge_req *forge__req_alloc(forge_host *host);
 
 /* ---- response.c ---- */
+/*
+ * forge_res_set_header for a header the core makes: no checks, no copies.
+ * name and value must be valid (tchar name, no CR/LF) and outlive the request
+ * (literals, or memory of the request record or its arena).
+ */
+int forge__res_set_header_borrowed(forge_req *req, forge_str name, forge_str value);
 void forge__res_clear(forge_req *req); /* drop status, headers and body set so far */
 int forge__res_problem_instance(forge_req *req, int status, const char *title, const char *detail,
                                 const char *extra_key, const char *extra_val);
