@@ -11,6 +11,12 @@
  * hand-over point between whatever thread produces output (a pool thread, a
  * thread calling forge_req_finish or forge_res_write) and the host thread
  * that sends it (forge_req_resume).
+ *
+ * `shared` (ADR 0130): until the request goes to the pool, its handler
+ * returns FORGE_ASYNC or a stream begins, no other thread can know it (a
+ * handler that returns anything else has, by contract, given it to nobody),
+ * so the host thread's completion, drain and release skip mu. Set before
+ * the hand-over, never cleared until the record is recycled.
  */
 #ifndef FORGE_REQUEST_IMPL_H
 #define FORGE_REQUEST_IMPL_H
@@ -181,8 +187,9 @@ struct forge_req {
     size_t res_body_len, res_body_cap; /* cap 0: static or not owned */
     uint64_t bytes_sent;
 
-    /* ---- hand-over (guarded by mu) ---- */
+    /* ---- hand-over (guarded by mu once `shared`) ---- */
     pthread_mutex_t mu;
+    atomic_bool shared; /* another thread may touch the request: take mu */
     enum forge__phase phase;
     bool finish_requested; /* forge_req_finish / forge_res_end came */
     bool streaming;        /* stream_begin was called */
@@ -264,6 +271,27 @@ struct forge_span *forge__req_span_make(forge_req *req);
 /* ---- request id ---- */
 /* Write a new unique id (NUL-terminated) into buf of at least 40 bytes; returns its length. */
 size_t forge__req_id_generate(char *buf);
+
+/* mu, taken only when another thread may touch the request. */
+static inline bool forge__req_lock(forge_req *req)
+{
+    bool shared = atomic_load_explicit(&req->shared, memory_order_relaxed);
+    if (shared)
+        pthread_mutex_lock(&req->mu);
+    return shared;
+}
+
+static inline void forge__req_unlock(forge_req *req, bool locked)
+{
+    if (locked)
+        pthread_mutex_unlock(&req->mu);
+}
+
+/* The request is about to be handed to another thread (call on the thread holding it). */
+static inline void forge__req_share(forge_req *req)
+{
+    atomic_store_explicit(&req->shared, true, memory_order_relaxed);
+}
 
 static inline uint64_t forge__elapsed_us(const struct timespec *t0)
 {
