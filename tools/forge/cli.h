@@ -84,6 +84,9 @@ int forge_cli_run_dir(char *out, size_t cap);
 /* Remove it, or say where it was kept (--keep). */
 void forge_cli_run_dir_done(const forge_run_opts *o, const char *dir);
 
+/* "127.0.0.1:8080" or "[::1]:8080": the listen address as host configs and URLs write it. */
+void forge_cli_listen_str(const forge_run_opts *o, char *out, size_t cap);
+
 /* "64m" (validated by cmd_run.c) in bytes, capped at 2^31 - 1. */
 unsigned long long forge_cli_size_bytes(const char *s);
 

@@ -82,10 +82,7 @@ static int write_conf(const forge_run_opts *o, const char *dir, const char *modu
         }
         snprintf(cfgline, sizeof(cfgline), "ForgeConfig %s\n", q);
     }
-    if (strchr(o->host, ':'))
-        snprintf(listen, sizeof(listen), "[%s]:%d", o->host, o->port);
-    else
-        snprintf(listen, sizeof(listen), "%s:%d", o->host, o->port);
+    forge_cli_listen_str(o, listen, sizeof(listen));
 
     int n =
         snprintf(conf, sizeof(conf),

@@ -58,10 +58,7 @@ static int write_conf(const forge_run_opts *o, const char *module, const char *c
         }
         snprintf(qcfg, sizeof(qcfg), "    forge_config %s;\n", q);
     }
-    if (strchr(o->host, ':'))
-        snprintf(listen, sizeof(listen), "[%s]:%d", o->host, o->port);
-    else
-        snprintf(listen, sizeof(listen), "%s:%d", o->host, o->port);
+    forge_cli_listen_str(o, listen, sizeof(listen));
 
     /* Relative paths below are relative to the prefix (-p): the temporary directory. */
     int n = snprintf(conf, sizeof(conf),

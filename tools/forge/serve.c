@@ -98,11 +98,17 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void print_ready(const forge_run_opts *o, const forge_serve_spec *s)
+void forge_cli_listen_str(const forge_run_opts *o, char *out, size_t cap)
 {
     bool v6 = strchr(o->host, ':') != NULL;
-    printf("forge: serving %s on http://%s%s%s:%d/ (%s)\n", o->app, v6 ? "[" : "", o->host,
-           v6 ? "]" : "", o->port, s->what);
+    snprintf(out, cap, "%s%s%s:%d", v6 ? "[" : "", o->host, v6 ? "]" : "", o->port);
+}
+
+static void print_ready(const forge_run_opts *o, const forge_serve_spec *s)
+{
+    char listen[96];
+    forge_cli_listen_str(o, listen, sizeof(listen));
+    printf("forge: serving %s on http://%s/ (%s)\n", o->app, listen, s->what);
     printf("forge: Ctrl-C stops the server\n");
     fflush(stdout);
 }
