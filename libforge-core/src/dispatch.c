@@ -239,6 +239,7 @@ static bool handler_returned(forge_req *req, int rc, size_t headers_mark)
 {
     if (rc == FORGE_ASYNC) {
         pthread_mutex_lock(&req->mu);
+        forge__req_share(req); /* whoever got the request may finish it from now on */
         bool fin = req->finish_requested;
         if (!fin) {
             req->phase = FORGE__ASYNC;
@@ -268,9 +269,9 @@ static int finish_inline(forge_req *req)
 {
     forge__req_complete(req);
     int rc = forge__req_drain(req);
-    pthread_mutex_lock(&req->mu);
+    bool locked = forge__req_lock(req);
     req->inline_run = false;
-    pthread_mutex_unlock(&req->mu);
+    forge__req_unlock(req, locked);
     forge__req_unref(req);
     return rc;
 }
@@ -293,6 +294,7 @@ int forge_req_dispatch(forge_req *req)
     size_t mark = req->nres_headers;
     if (rc == FORGE_NEXT) {
         if (t.pool) {
+            forge__req_share(req); /* before the pool can see it */
             pthread_mutex_lock(&req->mu);
             req->inline_run = false;
             pthread_mutex_unlock(&req->mu);

@@ -17,12 +17,14 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-static uint64_t id_prefix;
+static char id_prefix[12];  /* the random bits as hex, formatted once */
+static char hex_pairs[512]; /* "000102...ff": two digits per byte */
 static atomic_uint_fast64_t id_counter;
 static pthread_once_t id_once = PTHREAD_ONCE_INIT;
 
 static void seed_prefix(void)
 {
+    static const char hex[] = "0123456789abcdef";
     uint64_t r = 0;
     if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
         struct timespec ts;
@@ -30,26 +32,29 @@ static void seed_prefix(void)
         r = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid() << 32 ^
             (uint64_t)ts.tv_sec;
     }
-    id_prefix = r & 0xffffffffffffull;
+    for (int i = 11; i >= 0; i--, r >>= 4)
+        id_prefix[i] = hex[r & 0xf];
     atomic_store(&id_counter, 0);
 }
 
 static void id_init(void)
 {
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; i++) {
+        hex_pairs[2 * i] = hex[i >> 4];
+        hex_pairs[2 * i + 1] = hex[i & 0xf];
+    }
     seed_prefix();
     pthread_atfork(NULL, NULL, seed_prefix);
 }
 
 size_t forge__req_id_generate(char *buf)
 {
-    static const char hex[] = "0123456789abcdef";
     pthread_once(&id_once, id_init);
     uint64_t c = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
-    uint64_t p = id_prefix;
-    for (int i = 11; i >= 0; i--, p >>= 4)
-        buf[i] = hex[p & 0xf];
-    for (int i = 27; i >= 12; i--, c >>= 4)
-        buf[i] = hex[c & 0xf];
+    memcpy(buf, id_prefix, 12);
+    for (int i = 26; i >= 12; i -= 2, c >>= 8)
+        memcpy(buf + i, hex_pairs + 2 * (c & 0xff), 2);
     buf[28] = '\0';
     return 28;
 }
@@ -72,14 +77,18 @@ static bool valid_incoming(forge_str v)
 static int reqid_before(forge_req *req, void *udata)
 {
     forge_str in;
+    size_t n;
     if (forge_req_header(req, "X-Request-ID", &in) && valid_incoming(in)) {
         memcpy(req->id, in.p, in.n);
         req->id[in.n] = '\0';
-    } else if (!req->id[0]) {
-        forge__req_id_generate(req->id);
+        n = in.n;
+    } else {
+        n = req->id[0] ? strlen(req->id) : forge__req_id_generate(req->id);
     }
-    /* Set in before so streamed responses (whose head leaves early) carry it too. */
-    int rc = forge_res_set_header(req, "X-Request-ID", req->id);
+    /* Set in before so streamed responses (whose head leaves early) carry it too. The value
+     * is the request's own id buffer (valid, fixed for the request): no copy. */
+    int rc =
+        forge__res_set_header_borrowed(req, FORGE_STR("X-Request-ID"), (forge_str){req->id, n});
     return rc < 0 ? rc : FORGE_NEXT;
 }
 

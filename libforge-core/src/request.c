@@ -132,11 +132,15 @@ const char *forge_req_id(const forge_req *req)
 
 const char *forge_req_trace_id(const forge_req *req)
 {
+    /* Made on first use, like the id above (the request belongs to the caller). */
+    if (req->trace_id_lazy)
+        forge__req_span_make((forge_req *)req);
     return req->trace_id;
 }
 
 void forge_req_set_trace_id(forge_req *req, const char *trace_id)
 {
+    req->trace_id_lazy = false;
     req->trace_id = trace_id ? forge_arena_strndup(req->arena, trace_id, strlen(trace_id)) : NULL;
 }
 

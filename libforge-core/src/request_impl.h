@@ -11,6 +11,12 @@
  * hand-over point between whatever thread produces output (a pool thread, a
  * thread calling forge_req_finish or forge_res_write) and the host thread
  * that sends it (forge_req_resume).
+ *
+ * `shared` (ADR 0130): until the request goes to the pool, its handler
+ * returns FORGE_ASYNC or a stream begins, no other thread can know it (a
+ * handler that returns anything else has, by contract, given it to nobody),
+ * so the host thread's completion, drain and release skip mu. Set before
+ * the hand-over, never cleared until the record is recycled.
  */
 #ifndef FORGE_REQUEST_IMPL_H
 #define FORGE_REQUEST_IMPL_H
@@ -155,6 +161,15 @@ struct forge_req {
     /* ---- ids, values ---- */
     char id[FORGE__REQ_ID_MAX + 1];
     const char *trace_id;
+    /*
+     * Tracing is lazy (ADR 0130): the tracing middleware only sets `tracer`;
+     * the request's span (and with it the trace id, when trace_id_lazy) is
+     * made on first use (forge_req_span, forge_req_trace_id, a log line, or
+     * the after-half when an exporter is configured) by forge__req_span_make.
+     */
+    struct forge__tracer *tracer;
+    struct forge_span *span;
+    bool trace_id_lazy; /* forge_req_trace_id takes the span's trace id */
     forge__value *values;
 
     /* ---- middleware run state ---- */
@@ -172,8 +187,9 @@ struct forge_req {
     size_t res_body_len, res_body_cap; /* cap 0: static or not owned */
     uint64_t bytes_sent;
 
-    /* ---- hand-over (guarded by mu) ---- */
+    /* ---- hand-over (guarded by mu once `shared`) ---- */
     pthread_mutex_t mu;
+    atomic_bool shared; /* another thread may touch the request: take mu */
     enum forge__phase phase;
     bool finish_requested; /* forge_req_finish / forge_res_end came */
     bool streaming;        /* stream_begin was called */
@@ -196,6 +212,12 @@ void forge__req_unref(forge_req *req);
 forge_req *forge__req_alloc(forge_host *host);
 
 /* ---- response.c ---- */
+/*
+ * forge_res_set_header for a header the core makes: no checks, no copies.
+ * name and value must be valid (tchar name, no CR/LF) and outlive the request
+ * (literals, or memory of the request record or its arena).
+ */
+int forge__res_set_header_borrowed(forge_req *req, forge_str name, forge_str value);
 void forge__res_clear(forge_req *req); /* drop status, headers and body set so far */
 int forge__res_problem_instance(forge_req *req, int status, const char *title, const char *detail,
                                 const char *extra_key, const char *extra_val);
@@ -242,9 +264,34 @@ forge_app *forge__host_load_so(forge_host *host, const char *so_path, const char
                                const char *config_text, forge_error *err);
 const forge_host_ops *forge__host_ops(const forge_host *host);
 
+/* ---- tracing (trace_mw.c) ---- */
+/* Make the request's span now (req->tracer set, req->span NULL); NULL on OOM. */
+struct forge_span *forge__req_span_make(forge_req *req);
+
 /* ---- request id ---- */
 /* Write a new unique id (NUL-terminated) into buf of at least 40 bytes; returns its length. */
 size_t forge__req_id_generate(char *buf);
+
+/* mu, taken only when another thread may touch the request. */
+static inline bool forge__req_lock(forge_req *req)
+{
+    bool shared = atomic_load_explicit(&req->shared, memory_order_relaxed);
+    if (shared)
+        pthread_mutex_lock(&req->mu);
+    return shared;
+}
+
+static inline void forge__req_unlock(forge_req *req, bool locked)
+{
+    if (locked)
+        pthread_mutex_unlock(&req->mu);
+}
+
+/* The request is about to be handed to another thread (call on the thread holding it). */
+static inline void forge__req_share(forge_req *req)
+{
+    atomic_store_explicit(&req->shared, true, memory_order_relaxed);
+}
 
 static inline uint64_t forge__elapsed_us(const struct timespec *t0)
 {

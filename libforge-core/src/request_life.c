@@ -90,6 +90,9 @@ void forge__req_reset(forge_req *req)
     req->match.pattern = NULL;
     req->id[0] = '\0';
     req->trace_id = NULL;
+    req->tracer = NULL;
+    req->span = NULL;
+    req->trace_id_lazy = false;
     req->chain = NULL;
     req->mw_ran = 0;
     req->handler_rc = 0;
@@ -112,6 +115,7 @@ void forge__req_reset(forge_req *req)
     req->head_only = false;
     req->inline_run = false;
     req->flush_pending = false;
+    atomic_store_explicit(&req->shared, false, memory_order_relaxed);
 }
 
 void forge__req_destroy(forge_req *req)
@@ -180,10 +184,10 @@ void forge_req_release(forge_req *req)
         return;
     /* Under mu so that a thread completing the request either sees `released`
      * and leaves the host alone, or calls wake before the host lets go. */
-    pthread_mutex_lock(&req->mu);
+    bool locked = forge__req_lock(req);
     atomic_store_explicit(&req->released, true, memory_order_release);
     req->hreq = NULL;
-    pthread_mutex_unlock(&req->mu);
+    forge__req_unlock(req, locked);
     forge__req_unref(req);
 }
 

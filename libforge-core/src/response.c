@@ -9,6 +9,7 @@
  */
 #include "request_impl.h"
 
+#include <stddef.h>
 #include <string.h>
 
 static inline unsigned char lc(unsigned char c)
@@ -26,27 +27,28 @@ static bool ieq(forge_str a, const char *b, size_t bn)
     return true;
 }
 
-static bool is_tchar(unsigned char c)
+/* RFC 9110 tchar as two 64-bit masks (bytes 0-63 and 64-127): one shift per byte. */
+static inline bool is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    static const uint64_t lo = 0x03ff6cfa00000000ull, hi = 0x57ffffffc7fffffeull;
+    return c < 64 ? (lo >> c) & 1 : c < 128 && ((hi >> (c - 64)) & 1);
 }
 
-static int check_header(const char *name, size_t nn, const char *value)
+/* Validates a header; returns the value's length, or FORGE_EINVAL. */
+static ptrdiff_t check_header(const char *name, size_t nn, const char *value)
 {
     if (nn == 0)
         return FORGE_EINVAL;
     for (size_t i = 0; i < nn; i++)
         if (!is_tchar((unsigned char)name[i]))
             return FORGE_EINVAL;
-    for (const char *p = value; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return FORGE_EINVAL;
+    size_t vn = strcspn(value, "\r\n");
+    if (value[vn])
+        return FORGE_EINVAL;
     forge_str n = {name, nn};
     if (ieq(n, "content-length", 14) || ieq(n, "transfer-encoding", 17))
         return FORGE_EINVAL;
-    return FORGE_OK;
+    return (ptrdiff_t)vn;
 }
 
 void forge_res_status(forge_req *req, int status)
@@ -60,18 +62,25 @@ int forge_res_get_status(const forge_req *req)
     return req->status;
 }
 
-static int append_header(forge_req *req, const char *name, size_t nn, const char *value)
+static int reserve_header(forge_req *req)
 {
-    if (req->nres_headers == req->cap_res_headers) {
-        size_t cap = req->cap_res_headers * 2;
-        forge_header *h = forge_arena_alloc(req->arena, cap * sizeof(*h));
-        if (!h)
-            return FORGE_ENOMEM;
-        memcpy(h, req->res_headers, req->nres_headers * sizeof(*h));
-        req->res_headers = h;
-        req->cap_res_headers = cap;
-    }
-    size_t vn = strlen(value);
+    if (req->nres_headers < req->cap_res_headers)
+        return FORGE_OK;
+    size_t cap = req->cap_res_headers * 2;
+    forge_header *h = forge_arena_alloc(req->arena, cap * sizeof(*h));
+    if (!h)
+        return FORGE_ENOMEM;
+    memcpy(h, req->res_headers, req->nres_headers * sizeof(*h));
+    req->res_headers = h;
+    req->cap_res_headers = cap;
+    return FORGE_OK;
+}
+
+static int append_header(forge_req *req, const char *name, size_t nn, const char *value, size_t vn)
+{
+    int rc = reserve_header(req);
+    if (rc < 0)
+        return rc;
     char *n = forge_arena_strndup(req->arena, name, nn);
     char *v = forge_arena_strndup(req->arena, value, vn);
     if (!n || !v)
@@ -87,8 +96,8 @@ int forge_res_header(forge_req *req, const char *name, const char *value)
     if (req->head_committed)
         return FORGE_ESTATE;
     size_t nn = strlen(name);
-    int rc = check_header(name, nn, value);
-    return rc < 0 ? rc : append_header(req, name, nn, value);
+    ptrdiff_t vn = check_header(name, nn, value);
+    return vn < 0 ? (int)vn : append_header(req, name, nn, value, (size_t)vn);
 }
 
 static void remove_header(forge_req *req, const char *name, size_t nn)
@@ -107,11 +116,23 @@ int forge_res_set_header(forge_req *req, const char *name, const char *value)
     if (req->head_committed)
         return FORGE_ESTATE;
     size_t nn = strlen(name);
-    int rc = check_header(name, nn, value);
+    ptrdiff_t vn = check_header(name, nn, value);
+    if (vn < 0)
+        return (int)vn;
+    remove_header(req, name, nn);
+    return append_header(req, name, nn, value, (size_t)vn);
+}
+
+int forge__res_set_header_borrowed(forge_req *req, forge_str name, forge_str value)
+{
+    if (req->head_committed)
+        return FORGE_ESTATE;
+    remove_header(req, name.p, name.n);
+    int rc = reserve_header(req);
     if (rc < 0)
         return rc;
-    remove_header(req, name, nn);
-    return append_header(req, name, nn, value);
+    req->res_headers[req->nres_headers++] = (forge_header){name, value};
+    return FORGE_OK;
 }
 
 bool forge_res_has_header(const forge_req *req, const char *name)
@@ -185,7 +206,8 @@ int forge_res_text(forge_req *req, int status, const char *text)
     if (req->head_committed)
         return FORGE_ESTATE;
     forge_res_status(req, status);
-    int rc = forge_res_set_header(req, "Content-Type", "text/plain; charset=utf-8");
+    int rc = forge__res_set_header_borrowed(req, FORGE_STR("Content-Type"),
+                                            FORGE_STR("text/plain; charset=utf-8"));
     return rc < 0 ? rc : forge_res_body(req, text, text ? strlen(text) : 0);
 }
 

@@ -35,7 +35,8 @@ int forge_res_json(forge_req *req, int status, const json_t *v)
     if (rc < 0)
         return rc;
     forge_res_status(req, status);
-    return forge_res_set_header(req, "Content-Type", "application/json");
+    return forge__res_set_header_borrowed(req, FORGE_STR("Content-Type"),
+                                          FORGE_STR("application/json"));
 }
 
 int forge_res_problem_ex(forge_req *req, int status, const char *type, const char *title,
@@ -61,7 +62,8 @@ int forge_res_problem_ex(forge_req *req, int status, const char *type, const cha
     if (rc < 0)
         return rc;
     forge_res_status(req, status);
-    return forge_res_set_header(req, "Content-Type", "application/problem+json");
+    return forge__res_set_header_borrowed(req, FORGE_STR("Content-Type"),
+                                          FORGE_STR("application/problem+json"));
 }
 
 int forge_res_problem(forge_req *req, int status, const char *title, const char *detail)

@@ -11,6 +11,8 @@
  *   outstanding (wake_pending), cleared when the host drains.
  * - Producers on the host thread itself (a handler running inside dispatch)
  *   drain directly instead of waking: there is no loop turn to wait for.
+ * - mu is skipped while the request is not `shared` (request_impl.h): the
+ *   synchronous path takes no lock.
  */
 #include "request_impl.h"
 
@@ -52,6 +54,7 @@ int forge_res_stream_begin(forge_req *req)
     }
     req->streaming = true;
     req->head_committed = true;
+    forge__req_share(req); /* chunks may come from any thread */
     pthread_mutex_unlock(&req->mu);
     deliver(req);
     return FORGE_OK;
@@ -145,14 +148,14 @@ void forge_req_finish(forge_req *req)
 void forge__req_complete(forge_req *req)
 {
     forge__mw_run_after(req);
-    pthread_mutex_lock(&req->mu);
+    bool locked = forge__req_lock(req);
     req->phase = FORGE__FINISHED;
     req->head_committed = true;
     if (req->streaming)
         req->stream_ended = true;
     if (!on_inline_thread(req))
         wake_locked(req);
-    pthread_mutex_unlock(&req->mu);
+    forge__req_unlock(req, locked);
 }
 
 static int send_head(forge_req *req, const forge_host_ops *ops, bool streaming)
@@ -198,7 +201,7 @@ static int send_stream(forge_req *req, const forge_host_ops *ops, forge__chunk *
 int forge__req_drain(forge_req *req)
 {
     const forge_host_ops *ops = &req->host->ops;
-    pthread_mutex_lock(&req->mu);
+    bool locked = forge__req_lock(req);
     req->wake_pending = false;
     bool finished = req->phase == FORGE__FINISHED;
     bool need_head = !req->head_sent && (req->streaming || finished);
@@ -209,7 +212,7 @@ int forge__req_drain(forge_req *req)
     req->flush_pending = false;
     bool gone = req->host_gone || atomic_load_explicit(&req->released, memory_order_relaxed);
     bool streaming = req->streaming;
-    pthread_mutex_unlock(&req->mu);
+    forge__req_unlock(req, locked);
 
     int rc = 0;
     if (!gone && need_head)
@@ -226,9 +229,9 @@ int forge__req_drain(forge_req *req)
             rc = ops->send_body(req->hreq, req->res_body, req->res_body_len, FORGE_SEND_LAST);
     }
     if (rc < 0 && !gone) {
-        pthread_mutex_lock(&req->mu);
+        locked = forge__req_lock(req);
         req->host_gone = true;
-        pthread_mutex_unlock(&req->mu);
+        forge__req_unlock(req, locked);
     }
     return finished ? FORGE_DONE : FORGE_ASYNC;
 }

@@ -6,6 +6,7 @@
  * (again in a forked child, detected by a fork generation counter), so an
  * id costs a few nanoseconds and no system call.
  */
+#include "request_impl.h"
 #include "trace_impl.h"
 
 #include <pthread.h>
@@ -192,7 +193,9 @@ void forge__span_init(struct forge__tracer *t, struct forge_span *s, const forge
     if (s->has_parent)
         forge__hex(s->parent_id, 8, s->parent_hex);
     s->recording = s->sampled && t->url != NULL;
-    snprintf(s->name, sizeof(s->name), "%s", name ? name : "span");
+    const char *nm = name ? name : "span";
+    size_t nl = strnlen(nm, sizeof(s->name) - 1);
+    memcpy(s->name, nm, nl); /* the rest of name is zero (memset above) */
     s->start_ns = forge__obs_now_ns();
 }
 
@@ -208,7 +211,8 @@ static void child_of(struct forge_span *child, const struct forge_span *p, const
 
 forge_span *forge_req_span(const forge_req *req)
 {
-    return req ? forge_req_value(req, FORGE__SPAN_KEY) : NULL;
+    /* Made on first use; the request belongs to the calling thread (request.h). */
+    return req ? forge__req_span_make((forge_req *)req) : NULL;
 }
 
 const char *forge_req_span_id(const forge_req *req)

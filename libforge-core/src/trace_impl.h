@@ -16,7 +16,6 @@
 #define FORGE__SPAN_TEXT      640
 #define FORGE__TRACESTATE_MAX 512
 #define FORGE__SPAN_NAME_MAX  128
-#define FORGE__SPAN_KEY       "forge.trace.span"
 
 enum { SPAN_KIND_INTERNAL = 1, SPAN_KIND_SERVER = 2 };
 

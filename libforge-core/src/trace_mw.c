@@ -1,5 +1,6 @@
 /*
- * The tracing middleware: a trace context and a span for every request.
+ * The tracing middleware: a trace context and a span for every request,
+ * made on first use (ADR 0130).
  *
  * It runs just inside the metrics middleware, before the request id and the
  * access log, so every log line of the request (the access line included)
@@ -57,28 +58,52 @@ bad:
     out[0] = '\0';
 }
 
-static int trace_before(forge_req *req, void *udata)
+forge_span *forge__req_span_make(forge_req *req)
 {
-    struct forge__tracer *t = udata;
+    if (req->span || !req->tracer)
+        return req->span;
     forge_span *s = forge_req_alloc(req, sizeof(*s));
-    if (!s)
-        return FORGE_NEXT; /* no span rather than no response */
+    if (!s) {
+        /* No span rather than no response; and no retry on every log line. */
+        req->tracer = NULL;
+        req->trace_id_lazy = false;
+        return NULL;
+    }
     forge_trace_ctx parent;
     bool has_parent = incoming(req, &parent);
-    const char *method = forge_method_name(req->method);
-    forge__span_init(t, s, &parent, has_parent, method, SPAN_KIND_SERVER);
+    forge__span_init(req->tracer, s, &parent, has_parent, forge_method_name(req->method),
+                     SPAN_KIND_SERVER);
     if (has_parent)
         tracestate(req, s->tracestate);
-    /* The span began when dispatch did. */
+    /* The span began when dispatch did, whenever it is made. */
     s->start_ns -= forge__elapsed_us(&req->t_start) * 1000u;
-    forge_req_set_trace_id(req, s->trace_hex);
-    forge_req_set_value(req, FORGE__SPAN_KEY, s, NULL);
+    req->span = s;
+    if (req->trace_id_lazy) {
+        req->trace_id = s->trace_hex; /* lives in the arena as long as the request */
+        req->trace_id_lazy = false;
+    }
+    return s;
+}
+
+/*
+ * Nothing is computed here: the trace context is made on first use
+ * (forge__req_span_make), so a request whose trace id nobody reads and whose
+ * span nobody exports costs two stores.
+ */
+static int trace_before(forge_req *req, void *udata)
+{
+    req->tracer = udata;
+    req->trace_id_lazy = true;
     return FORGE_NEXT;
 }
 
 static void trace_after(forge_req *req, void *udata)
 {
-    forge_span *s = forge_req_span(req);
+    const struct forge__tracer *t = udata;
+    /* Without an exporter nothing is recorded: a span made for its ids is left as is. */
+    if (!t->url || req->tracer != t)
+        return;
+    forge_span *s = forge__req_span_make(req);
     if (!s || !s->recording)
         return;
     const char *method =
