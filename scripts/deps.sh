@@ -12,7 +12,7 @@ PKGS=(
   prometheus            # observability tests: promtool and a real scraper
   libargon2-dev         # security: password hashing
   postgresql libpq-dev redis-server libhiredis-dev mariadb-server libmariadb-dev  # data
-  libmongoc-dev libbson-dev  # data: the Mongo driver (not written yet)
+  libmongoc-dev libbson-dev  # data: the Mongo driver (adapters/mongo)
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #   scripts/services.sh url     SERVICE DIR        print the URL to reach it
 #   scripts/services.sh stopall DIR                stop everything started under DIR
 #   scripts/services.sh have    SERVICE            exit 0 when the server is installed
+#   scripts/services.sh npm-reachable              exit 0 when the npm registry answers
 #
 # SERVICE: postgres (PostgreSQL 15), redis, mariadb, mongo (the MongoDB-wire
 # stand-in from the npm package @push.rocks/smartmongo@2.2.0, installed into
@@ -119,21 +120,46 @@ mariadb_stop() { stop_pid "$1/mariadb/pid" TERM; }
 mariadb_url() { echo "mysql://root@127.0.0.1:$(cat "$1/mariadb/port")/forge"; }
 
 # ---- MongoDB-wire stand-in ----
-mongo_install() {
-  local pkgdir=$NPM_DIR/smartmongo
-  [ -f "$pkgdir/.ready" ] && return 0
-  mkdir -p "$pkgdir"
-  (cd "$pkgdir" && npm pack "$SMARTMONGO" --silent >pack.log 2>&1) || return 1
-  tar -xzf "$pkgdir"/push.rocks-smartmongo-2.2.0.tgz -C "$pkgdir"
-  (cd "$pkgdir" && printf '{"name":"forge-mongo-standin","private":true,"type":"module"}\n' > package.json \
-    && npm install --silent --no-audit --no-fund bson@6 mingo@7 @push.rocks/smartfs \
-       @push.rocks/smartpath @push.rocks/smartpromise @push.rocks/smartrx >install.log 2>&1) || return 1
+# `npm i @push.rocks/smartmongo@2.2.0` fails (a dependency is gone from the
+# registry), so: `npm pack` the package, extract it, and install only what its
+# congodb server imports, at the versions checked to work with it. Everything
+# (npm's own cache included) stays under $NPM_DIR; the install happens in a
+# temporary directory, is checked by importing the server, and is moved into
+# place only then, under a lock, so concurrent or interrupted runs never leave
+# a half-installed copy that looks ready.
+STANDIN_DEPS="bson@6.10.4 mingo@7.2.7 @push.rocks/smartfs@1.5.0 @push.rocks/smartpath@6.0.0
+  @push.rocks/smartpromise@4.2.3 @push.rocks/smartrx@3.0.10"
+# Exit 0 when the npm registry answers (tests tell "cannot fetch" from "broken").
+npm_reachable() { timeout 30 npm --cache "$NPM_DIR/.npm" --fetch-retries 1 --fetch-timeout 10000 ping >/dev/null 2>&1; }
+npm_q() { npm --cache "$NPM_DIR/.npm" --fetch-retries 3 --fetch-retry-maxtimeout 10000 --fetch-timeout 60000 --no-audit --no-fund --no-update-notifier "$@"; }
+mongo_install() (
+  set -e
+  pkgdir=$NPM_DIR/smartmongo
+  [ -f "$pkgdir/.ready" ] && exit 0
+  mkdir -p "$NPM_DIR"
+  exec 9>"$NPM_DIR/.lock"
+  flock -w 600 9 || { echo "services: waited 10 min for $NPM_DIR/.lock" >&2; exit 1; }
+  [ -f "$pkgdir/.ready" ] && exit 0
+  npm_reachable || { echo "services: the npm registry does not answer: cannot install $SMARTMONGO" >&2; exit 1; }
+  tmp=$(mktemp -d "$NPM_DIR/.install-XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm_q pack "$SMARTMONGO" >pack.log 2>&1) || { tail -5 "$tmp/pack.log" >&2; exit 1; }
+  tar -xzf "$tmp"/push.rocks-smartmongo-2.2.0.tgz -C "$tmp"
+  printf '{"name":"forge-mongo-standin","private":true,"type":"module"}\n' > "$tmp/package.json"
+  # shellcheck disable=SC2086 # the list is words
+  (cd "$tmp" && npm_q install --ignore-scripts --save-exact $STANDIN_DEPS >install.log 2>&1) \
+    || { tail -5 "$tmp/install.log" >&2; exit 1; }
+  (cd "$tmp" && node --input-type=module -e \
+     "const m = await import('$tmp/package/dist_ts/congodb/index.js'); if (!m.CongoServer) process.exit(1);") \
+    || { echo "services: the stand-in's server does not load (see $tmp)" >&2; exit 1; }
+  rm -rf "$pkgdir"
+  mv "$tmp" "$pkgdir"
   touch "$pkgdir/.ready"
-}
+)
 mongo_start() {
   local dir=$1/mongo port=$2
   mkdir -p "$dir"; echo "$port" > "$dir/port"
-  mongo_install || die "npm could not fetch $SMARTMONGO (registry unreachable?)"
+  mongo_install || die "could not install $SMARTMONGO into $NPM_DIR/smartmongo"
   local entry; entry=$(ls "$NPM_DIR"/smartmongo/package/dist_ts/congodb/index.js 2>/dev/null || true)
   [ -n "$entry" ] || die "the stand-in's congodb module is missing in $NPM_DIR/smartmongo"
   cat > "$dir/server.mjs" <<EOF
@@ -145,7 +171,13 @@ process.on('SIGTERM', async () => { await s.stop(); process.exit(0); });
 EOF
   (cd "$NPM_DIR/smartmongo" && exec node "$dir/server.mjs" >"$dir/server.log" 2>&1) &
   echo $! > "$dir/pid"
-  wait_until 30 mongo sh -c "grep -q ready '$dir/server.log'"
+  local i
+  for i in $(seq 1 300); do
+    grep -q ready "$dir/server.log" 2>/dev/null && return 0
+    pid_alive "$(cat "$dir/pid")" || { tail -20 "$dir/server.log" >&2; die "the Mongo stand-in exited at start"; }
+    sleep 0.1
+  done
+  tail -20 "$dir/server.log" >&2; die "the Mongo stand-in did not become ready within 30s"
 }
 mongo_stop() { stop_pid "$1/mongo/pid" TERM; }
 mongo_url() { echo "mongodb://127.0.0.1:$(cat "$1/mongo/port")/forge"; }
@@ -153,6 +185,7 @@ mongo_url() { echo "mongodb://127.0.0.1:$(cat "$1/mongo/port")/forge"; }
 cmd=${1:-}; shift || true
 case $cmd in
   have) have "$1" ;;
+  npm-reachable) npm_reachable ;;
   start)
     [ $# -eq 3 ] || die "usage: services.sh start SERVICE DIR PORT"
     have "$1" || die "$1 is not installed (run scripts/deps.sh)"
@@ -161,5 +194,5 @@ case $cmd in
   url) "${1/postgres/pg}_url" "$2" ;;
   stopall)
     for s in pg redis mariadb mongo; do "${s}_stop" "$1" || true; done ;;
-  *) sed -n '2,14p' "$0"; exit 2 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

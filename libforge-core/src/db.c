@@ -118,7 +118,8 @@ static int try_dir(const char *dir, const char *scheme, char *tried, size_t cap)
     return forge_db_load_driver(path, &e);
 }
 
-static const forge_db_driver *load_plugin(const char *scheme, forge_error *err)
+/* Load forge_db_<name>.so from the search path: 0 when one was loaded and registered. */
+static int load_plugin(const char *scheme, forge_error *err)
 {
     char tried[1024] = "";
     const char *envp = getenv("FORGE_DB_DRIVER_PATH");
@@ -152,12 +153,9 @@ static const forge_db_driver *load_plugin(const char *scheme, forge_error *err)
         "db: no driver for scheme '%s' (not linked in; tried %s; set "
         "FORGE_DB_DRIVER_PATH, or build the adapter: its client library may be missing)",
         scheme, tried[0] ? tried : "nothing");
-    return NULL;
+    return FORGE_ENOENT;
 found:
-    pthread_mutex_lock(&reg_mu);
-    const forge_db_driver *d = find_driver_locked(scheme);
-    pthread_mutex_unlock(&reg_mu);
-    return d;
+    return 0;
 }
 
 static const forge_db_driver *driver_for(const char *scheme, forge_error *err)
@@ -169,9 +167,10 @@ static const forge_db_driver *driver_for(const char *scheme, forge_error *err)
         return d;
     static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&load_mu);
-    d = load_plugin(canonical_scheme(scheme), err);
+    int rc = load_plugin(canonical_scheme(scheme), err);
     pthread_mutex_unlock(&load_mu);
-    if (d) {
+    if (rc == 0) {
+        /* The plugin is named by the canonical scheme and claims the URL's (mongo: mongodb). */
         pthread_mutex_lock(&reg_mu);
         d = find_driver_locked(scheme);
         pthread_mutex_unlock(&reg_mu);

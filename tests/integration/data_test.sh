@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The data layer against real servers, all on 127.0.0.1 (ports 18200-18239),
 # data in a temporary directory, everything stopped on exit:
-#  1. the driver tests (build/tests/test_db_servers) on PostgreSQL, MariaDB, Redis;
+#  1. the driver tests (build/tests/test_db_servers) on PostgreSQL, MariaDB, Redis,
+#     and build/tests/test_db_mongo on the MongoDB-wire stand-in (documents, cursors
+#     across getMore batches, aggregate, indexes, refused operators, the server
+#     stopped and restarted mid-run);
 #  2. examples/notes on nginx (`forge run`) with PostgreSQL: CRUD, errors;
 #  3. an unreachable database at start: a clear error, a not-ready app answering 503;
 #  4. PostgreSQL stopped under load: requests fail fast with 503 problem+json
 #     (readiness too, when /_/health/ready is served), and the service comes
 #     back by itself when the database returns.
-# MongoDB: there is no Mongo driver yet; the stand-in is started when npm can
-# fetch it (to keep scripts/services.sh honest) and the gap is printed loudly.
+# MongoDB: the stand-in comes from npm (scripts/services.sh installs it under
+# build/npm-cache). When it cannot start, the test FAILS if the npm registry is
+# reachable or the stand-in was installed before; only an unreachable registry
+# on a machine without the install skips Mongo, and says so loudly.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
-PG_PORT=18200 REDIS_PORT=18201 MY_PORT=18202 MONGO_PORT=18203 HTTP_PORT=18210 HTTP2_PORT=18211
+PG_PORT=18200 REDIS_PORT=18201 MY_PORT=18202 MONGO_PORT=18300 HTTP_PORT=18210 HTTP2_PORT=18211
 DEAD_PORT=18239
 D=$(mktemp -d /tmp/forge-data-XXXXXX)
 RUN_PIDS=()
@@ -31,18 +36,23 @@ fail() { echo "data_test: FAIL: $*" >&2; exit 1; }
 step() { echo "-- $*"; }
 
 for b in "$BUILD/tests/test_db_servers" "$BUILD/bin/forge" "$BUILD/lib/notes.so" \
-         "$BUILD/lib/forge_db_postgres.so" "$BUILD/lib/forge_db_mysql.so" "$BUILD/lib/forge_db_redis.so"; do
-  [ -e "$b" ] || fail "$b is missing (build first; the adapters need libpq-dev, libmariadb-dev, libhiredis-dev)"
+         "$BUILD/lib/forge_db_postgres.so" "$BUILD/lib/forge_db_mysql.so" "$BUILD/lib/forge_db_redis.so" \
+         "$BUILD/lib/forge_db_mongo.so" "$BUILD/tests/test_db_mongo"; do
+  [ -e "$b" ] || fail "$b is missing (build first; the adapters need libpq-dev, libmariadb-dev, libhiredis-dev, libmongoc-dev)"
 done
 
-step "starting PostgreSQL, Redis, MariaDB"
+step "starting PostgreSQL, Redis, MariaDB, the MongoDB-wire stand-in"
 scripts/services.sh start postgres "$D" $PG_PORT || fail "PostgreSQL did not start"
 scripts/services.sh start redis "$D" $REDIS_PORT || fail "Redis did not start"
 scripts/services.sh start mariadb "$D" $MY_PORT || fail "MariaDB did not start"
+MONGO_URL=
 if scripts/services.sh start mongo "$D" $MONGO_PORT; then
-  echo "!! MongoDB stand-in started on $MONGO_PORT, but Forge has NO Mongo driver yet: nothing is tested against it"
+  MONGO_URL=$(scripts/services.sh url mongo "$D")
+elif [ -f "${FORGE_NPM_DIR:-build/npm-cache}/smartmongo/.ready" ] || scripts/services.sh npm-reachable; then
+  fail "the MongoDB stand-in did not start although npm is reachable or it is installed (see above)"
 else
-  echo "!! MONGO SKIPPED: the stand-in could not be installed (npm registry unreachable?) and Forge has no Mongo driver yet"
+  echo "!! MONGO SKIPPED: the npm registry is unreachable and the stand-in was never installed here:"
+  echo "!! the MongoDB driver is NOT tested by this run"
 fi
 PG_URL=$(scripts/services.sh url postgres "$D")
 MY_URL=$(scripts/services.sh url mariadb "$D")
@@ -55,6 +65,18 @@ rc=$?
 echo "$out" | grep -E '^(==|\[  (PASSED|FAILED|SKIPPED|ERROR)|\[   LINE)'
 [ $rc -eq 0 ] || fail "driver tests failed"
 echo "$out" | grep -q SKIPPED && fail "driver tests skipped a group although every URL was set"
+
+if [ -n "$MONGO_URL" ]; then
+  step "MongoDB driver on the stand-in (the outage test stops and restarts it)"
+  out=$(FORGE_TEST_MONGO_URL=$MONGO_URL FORGE_TEST_MONGO_STANDIN=1 \
+        FORGE_TEST_MONGO_STOP="scripts/services.sh stop mongo $D" \
+        FORGE_TEST_MONGO_START="scripts/services.sh start mongo $D $MONGO_PORT" \
+        "$BUILD/tests/test_db_mongo" 2>&1)
+  rc=$?
+  echo "$out" | grep -E '^(==|   |\[  (PASSED|FAILED|SKIPPED|ERROR)|\[   LINE)'
+  [ $rc -eq 0 ] || fail "MongoDB driver tests failed"
+  echo "$out" | grep -q SKIPPED && fail "MongoDB driver tests skipped a test although the URL was set"
+fi
 
 # ---- notes on nginx with PostgreSQL ----
 psql -q -h 127.0.0.1 -p $PG_PORT -U postgres -c "CREATE DATABASE notes" postgres || fail "create database"
