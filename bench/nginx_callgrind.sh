@@ -75,7 +75,7 @@ http {
     }
 }
 EOC
-    valgrind --tool=callgrind --callgrind-out-file="$DIR/cg.%p" \
+    valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$DIR/cg.%p" \
         "$NGINX" -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/logs/error.log" >"$DIR/vg.log" 2>&1 &
     VG=$!
     for _ in $(seq 300); do curl -s -m 2 -o /dev/null "http://127.0.0.1:$PORT/native" && break; sleep 0.2; done
