@@ -11,8 +11,9 @@
  * system calls (sockets to a database, files...).
  *
  * An app that exports traces (observe.trace.endpoint) also makes outgoing
- * HTTP connections from a pool thread (libcurl): a second filter allows
- * them, and only then.
+ * HTTP connections from a pool thread (libcurl), and an app with databases
+ * (a db section) does file I/O or connects to its servers: further filters
+ * allow these, and only then.
  *
  * The filters are registered from the parent before fork, with
  * kore_seccomp_filter() rather than the KORE_SECCOMP_FILTER macro, so that
@@ -78,18 +79,39 @@ static struct sock_filter filter_forge_net[] = {
 	KORE_SYSCALL_ALLOW(uname),
 };
 
+/*
+ * Forge's database API (db.* in the app config): SQLite's file I/O and
+ * migrations (directory listing); network drivers also get forge-net.
+ */
+static struct sock_filter filter_forge_db[] = {
+	KORE_SYSCALL_ALLOW(pread64),
+	KORE_SYSCALL_ALLOW(fdatasync),
+	KORE_SYSCALL_ALLOW(fsync),
+	KORE_SYSCALL_ALLOW(fchown),
+	KORE_SYSCALL_ALLOW(getdents64),
+	KORE_SYSCALL_ALLOW(mkdir),
+	KORE_SYSCALL_ALLOW(rename),
+};
+
 void
 forge_kore_seccomp_register(forge_app *app)
 {
 	const char *endpoint;
+	int db;
 
 	if (!kore_seccomp_filter(
 		"forge", filter_forge, KORE_FILTER_LEN(filter_forge)))
 		kore_log(LOG_NOTICE, "forge: seccomp filter already present");
 
+	db = forge_config_len(forge_app_config(app), "db") > 0;
+	if (db &&
+	    !kore_seccomp_filter(
+		"forge-db", filter_forge_db, KORE_FILTER_LEN(filter_forge_db)))
+		kore_log(LOG_NOTICE, "forge: seccomp filter forge-db present");
+
 	endpoint = forge_config_string(
 	    forge_app_config(app), "observe.trace.endpoint", NULL);
-	if (endpoint == NULL || *endpoint == '\0')
+	if (!db && (endpoint == NULL || *endpoint == '\0'))
 		return;
 
 	if (!kore_seccomp_filter("forge-net", filter_forge_net,

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds ngx_http_forge_module.so against Debian's nginx-dev sources, the way
+# Builds a dynamic nginx module against Debian's nginx-dev sources, the way
 # nginx builds dynamic modules: configure with the distribution's own flags
 # (NGX_CONF_FLAGS, which include --with-compat, so the module loads into the
-# packaged binary) and `make modules`.
+# packaged binary) and `make modules`. Used for ngx_http_forge_module and for
+# the native modules of the migration examples.
 #
-# usage: build.sh NGINX_SRC WORK_DIR MODULE_DIR FORGE_INCLUDE_DIR FORGE_LIB_DIR OUT_SO
+# usage: build.sh NGINX_SRC WORK_DIR MODULE_DIR OUT_SO [FORGE_INCLUDE_DIR FORGE_LIB_DIR]
+# The module's name is OUT_SO's base name; the Forge paths are for modules
+# that link libforge-core (read by the module's `config` file).
 set -euo pipefail
-ngx_src=$1 work=$2 module_dir=$3 inc=$4 lib=$5 out=$6
+ngx_src=$1 work=$2 module_dir=$3 out=$4 inc=${5:-} lib=${6:-}
+name=$(basename "$out" .so)
 
 export FORGE_INCLUDE_DIR=$inc FORGE_LIB_DIR=$lib
 # The module and libforge-core.so sit side by side in build/lib (and in an
@@ -41,5 +45,5 @@ fi
 # Not a sub-make of the caller: its jobserver is not ours.
 unset MAKEFLAGS MFLAGS MAKELEVEL
 (cd "$src" && make -s -f "$work/objs/Makefile" modules)
-cp "$work/objs/ngx_http_forge_module.so" "$out.tmp"
+cp "$work/objs/$name.so" "$out.tmp"
 mv "$out.tmp" "$out"

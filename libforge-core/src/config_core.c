@@ -30,6 +30,9 @@ typedef struct core_cfg {
     struct {
         uint64_t start_timeout, stop_timeout;
     } services;
+    struct {
+        const char *key_file, *key_env; /* read by config_secret.c for ${enc:...} */
+    } secrets;
 } core_cfg;
 
 static int range(int64_t v, int64_t lo, int64_t hi, forge_error *err)
@@ -92,6 +95,8 @@ static const forge_config_field core_fields[] = {
     {FORGE_CFG_STRING(core_cfg, runtime.machine_lock, "runtime.machine_lock")},
     {FORGE_CFG_DURATION(core_cfg, services.start_timeout, "services.start_timeout"), .def = "30s"},
     {FORGE_CFG_DURATION(core_cfg, services.stop_timeout, "services.stop_timeout"), .def = "10s"},
+    {FORGE_CFG_STRING(core_cfg, secrets.key_file, "secrets.key_file")},
+    {FORGE_CFG_STRING(core_cfg, secrets.key_env, "secrets.key_env")},
 };
 
 /* Field keys are dotted here: walk them as one section at the top. */

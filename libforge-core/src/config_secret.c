@@ -4,6 +4,9 @@
  *   "${env:NAME}"   the value of environment variable NAME
  *   "${file:PATH}"  the contents of the file at PATH (one trailing newline
  *                   dropped; at most 64 KiB; no NUL bytes)
+ *   "${enc:v1:B64}" an AES-256-GCM encrypted value (sec_secret.c), decrypted
+ *                   with the key named by the document's secrets.key_file /
+ *                   secrets.key_env, else FORGE_SECRETS_KEY_FILE / FORGE_SECRETS_KEY
  *   "$${"           a literal "${"
  *
  * References may sit inside a longer string ("postgres://app:${env:PGPASS}@db/app").
@@ -12,6 +15,9 @@
  * and where the value came from, never the resolved text.
  */
 #include "config_internal.h"
+#include "sec_secret.h"
+
+#include <openssl/crypto.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +30,39 @@ static int ref_error(const char *path, const char *src, int code, forge_error *e
                             src ? src : "", src ? ")" : "");
 }
 
-/* Append the target of one reference (name[0..n)) of the given kind to buf. */
-static int resolve_ref(const char *kind, const char *name, size_t n, const char *path,
+/* Where ${enc:...} keys come from: a document's `secrets` section (NULL: the environment). */
+typedef struct keyconf {
+    char file[4096]; /* made absolute against the document's directory */
+    const char *env;
+} keyconf;
+
+static int resolve_enc(const char *name, size_t n, const keyconf *kc, const char *path,
                        const char *src, forge__cfgbuf *buf, forge_error *err)
 {
     char what[FORGE_ERROR_MSG_MAX];
+    forge_error e;
+    forge_error_clear(&e);
+    char *plain = NULL;
+    size_t len = 0;
+    if (forge__secret_open_ref(name, n, kc && kc->file[0] ? kc->file : NULL, kc ? kc->env : NULL,
+                               &plain, &len, &e) < 0) {
+        snprintf(what, sizeof(what), "%.480s", e.message);
+        return ref_error(path, src, FORGE_ECONFIG, err, what);
+    }
+    int rc = forge__cfgbuf_put(buf, plain, len, err);
+    OPENSSL_cleanse(plain, len);
+    free(plain);
+    return rc;
+}
+
+/* Append the target of one reference (name[0..n)) of the given kind to buf. */
+static int resolve_ref(const char *kind, const char *name, size_t n, const keyconf *kc,
+                       const char *path, const char *src, forge__cfgbuf *buf, forge_error *err)
+{
+    char what[FORGE_ERROR_MSG_MAX];
     char target[4096];
+    if (strcmp(kind, "enc") == 0)
+        return resolve_enc(name, n, kc, path, src, buf, err);
     if (n == 0 || n >= sizeof(target))
         return ref_error(path, src, FORGE_ECONFIG, err, "empty or overlong secret reference");
     memcpy(target, name, n);
@@ -65,13 +98,13 @@ static int resolve_ref(const char *kind, const char *name, size_t n, const char 
         free(text);
         return rc;
     }
-    snprintf(what, sizeof(what), "unknown reference ${%s:...}: use ${env:NAME} or ${file:PATH}",
-             kind);
+    snprintf(what, sizeof(what),
+             "unknown reference ${%s:...}: use ${env:NAME}, ${file:PATH} or ${enc:v1:...}", kind);
     return ref_error(path, src, FORGE_ECONFIG, err, what);
 }
 
-json_t *forge__cfg_resolve_string(const char *s, const char *path, const char *src, bool *secret,
-                                  forge_error *err)
+static json_t *resolve_string(const char *s, const keyconf *kc, const char *path, const char *src,
+                              bool *secret, forge_error *err)
 {
     *secret = false;
     if (!strstr(s, "${"))
@@ -106,7 +139,7 @@ json_t *forge__cfg_resolve_string(const char *s, const char *path, const char *s
         size_t kn = (size_t)(colon - d - 2);
         snprintf(kind, sizeof(kind), "%.*s", (int)(kn < sizeof(kind) ? kn : sizeof(kind) - 1),
                  d + 2);
-        if (resolve_ref(kind, colon + 1, (size_t)(close - colon - 1), path, src, &buf, err))
+        if (resolve_ref(kind, colon + 1, (size_t)(close - colon - 1), kc, path, src, &buf, err))
             goto fail;
         *secret = true;
         p = close + 1;
@@ -121,7 +154,14 @@ fail:
     return NULL;
 }
 
-static int walk(forge__cfgdoc *doc, json_t *node, const char *path, forge_error *err)
+json_t *forge__cfg_resolve_string(const char *s, const char *path, const char *src, bool *secret,
+                                  forge_error *err)
+{
+    return resolve_string(s, NULL, path, src, secret, err);
+}
+
+static int walk(forge__cfgdoc *doc, const keyconf *kc, json_t *node, const char *path,
+                forge_error *err)
 {
     char sub[FORGE__CFG_PATH_MAX];
     if (json_is_object(node)) {
@@ -134,14 +174,14 @@ static int walk(forge__cfgdoc *doc, json_t *node, const char *path, forge_error 
                 bool secret;
                 const char *src =
                     json_string_value(json_object_get(json_object_get(doc->meta, sub), "src"));
-                json_t *r = forge__cfg_resolve_string(json_string_value(v), sub, src, &secret, err);
+                json_t *r = resolve_string(json_string_value(v), kc, sub, src, &secret, err);
                 if (!r)
                     return err ? err->code : FORGE_ECONFIG;
                 json_object_set_new(node, k, r);
                 if (secret)
                     forge__cfg_mark_secret(doc->meta, sub);
             } else {
-                int rc = walk(doc, v, sub, err);
+                int rc = walk(doc, kc, v, sub, err);
                 if (rc)
                     return rc;
             }
@@ -154,14 +194,14 @@ static int walk(forge__cfgdoc *doc, json_t *node, const char *path, forge_error 
                 bool secret;
                 const char *src =
                     json_string_value(json_object_get(json_object_get(doc->meta, sub), "src"));
-                json_t *r = forge__cfg_resolve_string(json_string_value(v), sub, src, &secret, err);
+                json_t *r = resolve_string(json_string_value(v), kc, sub, src, &secret, err);
                 if (!r)
                     return err ? err->code : FORGE_ECONFIG;
                 json_array_set_new(node, i, r);
                 if (secret)
                     forge__cfg_mark_secret(doc->meta, sub);
             } else {
-                int rc = walk(doc, v, sub, err);
+                int rc = walk(doc, kc, v, sub, err);
                 if (rc)
                     return rc;
             }
@@ -170,7 +210,27 @@ static int walk(forge__cfgdoc *doc, json_t *node, const char *path, forge_error 
     return 0;
 }
 
+/* The document's secrets.key_file (relative to the document's directory) and secrets.key_env. */
+static void keyconf_of(const forge__cfgdoc *doc, keyconf *kc)
+{
+    const json_t *sec = json_object_get(doc->root, "secrets");
+    const char *file = json_string_value(json_object_get(sec, "key_file"));
+    kc->env = json_string_value(json_object_get(sec, "key_env"));
+    kc->file[0] = '\0';
+    if (!file || !*file)
+        return;
+    const char *slash = doc->src ? strrchr(doc->src, '/') : NULL;
+    if (file[0] == '/' || !slash)
+        snprintf(kc->file, sizeof(kc->file), "%s", file);
+    else
+        snprintf(kc->file, sizeof(kc->file), "%.*s/%s", (int)(slash - doc->src), doc->src, file);
+}
+
 int forge__cfg_resolve_secrets(forge__cfgdoc *doc, forge_error *err)
 {
-    return doc->root ? walk(doc, doc->root, "", err) : 0;
+    if (!doc->root)
+        return 0;
+    keyconf kc;
+    keyconf_of(doc, &kc);
+    return walk(doc, &kc, doc->root, "", err);
 }

@@ -43,6 +43,8 @@ static const char *canonical_scheme(const char *s)
         return "postgres";
     if (strcmp(s, "mariadb") == 0)
         return "mysql";
+    if (strcmp(s, "mongodb") == 0)
+        return "mongo";
     return s;
 }
 

@@ -8,6 +8,7 @@
 
 #include <forge/db.h>
 #include <forge/db_driver.h>
+#include <forge/db_doc.h>
 
 #include <pthread.h>
 
@@ -36,8 +37,9 @@ struct forge_db_conn {
     bool timeout_changed; /* forge_db_set_timeout was called: reset on release */
     bool lent;            /* lent out (guards double release) */
     uint64_t idle_since_ns;
-    forge_db_rows rows;  /* at most one open result per connection */
-    forge_db_conn *next; /* idle list */
+    forge_db_rows rows;       /* at most one open result per connection */
+    forge_db_cursor *cursors; /* open document cursors (db_doc.c), closed on release */
+    forge_db_conn *next;      /* idle list */
 };
 
 struct forge_db {
@@ -70,5 +72,7 @@ void forge__db_conn_destroy(forge_db_conn *c);
 void forge__db_maybe_free(forge_db *db);
 /* Drop every cached statement of c (after a broken connection or on close). */
 void forge__db_stmt_cache_clear(forge_db_conn *c);
+/* Close the document cursors still open on c (before it goes back to the pool). */
+void forge__db_cursors_close(forge_db_conn *c);
 
 #endif

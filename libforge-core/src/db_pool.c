@@ -192,6 +192,7 @@ void forge_db_release(forge_db_conn *c)
     forge_db *db = c->db;
     if (c->rows.open)
         forge_db_rows_close(&c->rows);
+    forge__db_cursors_close(c);
     bool drop = db->drv->broken(c->h);
     if (!drop && c->depth > 0) {
         forge_db_derr e = {0};

@@ -11,6 +11,12 @@ static int run(forge_db_conn *c, const char *sql, const char *what, forge_error 
 {
     if (!c)
         return forge_error_set(err, FORGE_EINVAL, "db: no connection");
+    if (c->db->drv->caps & FORGE_DB_CAP_DOC)
+        return forge_error_set(err, FORGE_ENOSYS,
+                               "db %s: no transactions on %s: MongoDB transactions need sessions "
+                               "on a replica set, which Forge's driver does not use (a single "
+                               "document's update is atomic: use update operators)",
+                               c->db->name, c->db->drv->name);
     if (!(c->db->drv->caps & FORGE_DB_CAP_SQL))
         return forge_error_set(err, FORGE_ENOSYS, "db %s: driver %s has no transactions",
                                c->db->name, c->db->drv->name);

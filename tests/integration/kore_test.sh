@@ -369,6 +369,19 @@ check "probe DELETE" "DELETE" "$(pj 'd["method"]')"
 r=$(curl -s "$UP/probe/")
 check "probe empty query" "" "$(pj 'd["query"]')"
 
+# ---- an app with a database (SQLite through Forge's db API) ----
+if [ -f "$LIB/notes.so" ] && [ -f "$LIB/forge_db_sqlite.so" ]; then
+  start notes "$LIB/notes.so" 1 "app:
+  notes:
+    data_dir: $TMP/notes/data" || exit 1
+  NP=$PORT
+  r=$(curl -s -X POST -H 'Content-Type: application/json' --data '{"title":"t","body":"b"}' "http://127.0.0.1:$NP/notes")
+  check_has "notes: POST stores in SQLite" '"title":"t"' "$r"
+  check_has "notes: GET reads it back" '"body":"b"' "$(curl -s "http://127.0.0.1:$NP/notes/1")"
+  check "notes: DELETE" "204" "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$NP/notes/1")"
+  check "notes: gone" "404" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NP/notes/1")"
+fi
+
 # ---- configuration errors stop Kore at startup, named ----
 # badconf FORGE.CONF-TEXT EXPECTED-MESSAGE [APP-CONFIG-TEXT]
 badconf() {

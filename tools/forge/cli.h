@@ -50,9 +50,45 @@ typedef struct forge_run_host {
 
 int forge_cmd_run(int argc, char **argv);
 int forge_cmd_migrate(int argc, char **argv); /* cmd_migrate.c */
+int forge_cmd_secret(int argc, char **argv);  /* cmd_secret.c */
 int forge_run_nginx(const forge_run_opts *o);
 int forge_run_apache(const forge_run_opts *o);
 int forge_run_kore(const forge_run_opts *o);
+
+/* ---- running a host server in the foreground (serve.c) ---- */
+
+/* What differs between hosts when forge runs one. */
+typedef struct forge_serve_spec {
+    const char *name;        /* "nginx", in messages */
+    const char *what;        /* the ready line's note: "nginx, 2 workers" */
+    const char *path;        /* the server binary */
+    char *const *argv;       /* its argv, NULL-terminated */
+    const char *chdir;       /* run it from this directory, or NULL */
+    const char *tmpdir;      /* TMPDIR for the server, or NULL to inherit */
+    int stop_signal;         /* the host's graceful stop */
+    int reload_signal;       /* what SIGHUP becomes; 0: not passed on */
+    const char *reload_note; /* printed on SIGHUP */
+    int term_after_s;        /* graceful stop escalates to SIGTERM after this; 0: no such step */
+    int kill_after_s;        /* then SIGKILL to the server's process group */
+} forge_serve_spec;
+
+/* Run the server until it exits or forge is stopped; the exit code for forge. */
+int forge_cli_serve(const forge_run_opts *o, const forge_serve_spec *s);
+
+/* The binding module: --module, else $env_name, else `file` in the lib dirs beside forge. */
+int forge_cli_find_module(const forge_run_opts *o, const char *env_name, const char *file,
+                          char *out, size_t cap);
+
+/* A fresh $TMPDIR/forge-run-XXXXXX (mode 0755); -1 with the error printed. */
+int forge_cli_run_dir(char *out, size_t cap);
+/* Remove it, or say where it was kept (--keep). */
+void forge_cli_run_dir_done(const forge_run_opts *o, const char *dir);
+
+/* "127.0.0.1:8080" or "[::1]:8080": the listen address as host configs and URLs write it. */
+void forge_cli_listen_str(const forge_run_opts *o, char *out, size_t cap);
+
+/* "64m" (validated by cmd_run.c) in bytes, capped at 2^31 - 1. */
+unsigned long long forge_cli_size_bytes(const char *s);
 
 /* ---- helpers (util.c) ---- */
 

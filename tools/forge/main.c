@@ -16,8 +16,9 @@
 static int cmd_help(int argc, char **argv);
 
 static const forge_cli_command forge_cli_commands[] = {
-    {"run", "serve an app on a host (nginx) on a loopback address", forge_cmd_run},
+    {"run", "serve an app on a host (nginx, apache, kore) on a loopback address", forge_cmd_run},
     {"migrate", "apply, undo, list or create database migrations", forge_cmd_migrate},
+    {"secret", "make keys, encrypt and decrypt config secrets (${enc:v1:...})", forge_cmd_secret},
     {"help", "show help for forge or one of its commands", cmd_help},
 };
 

@@ -21,39 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CONF_MAX          8192
 #define THREADS_PER_CHILD 64
 
-/* Where mod_forge.so is looked for, relative to the forge binary's directory. */
-static const char *const module_dirs[] = {"../lib", "../lib/x86_64-linux-gnu",
-                                          "../lib/aarch64-linux-gnu", "../lib/forge"};
-
 /* Where the server's own modules (the MPM, authz_core) live. */
 static const char *const httpd_module_dirs[] = {
     "/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/lib/httpd/modules"};
-
-static int find_module(const forge_run_opts *o, char *out, size_t cap)
-{
-    char self[PATH_MAX], path[PATH_MAX + 64];
-    if (o->module)
-        return forge_cli_abspath(o->module, out, cap);
-    const char *env = getenv("FORGE_APACHE_MODULE");
-    if (env && *env)
-        return forge_cli_abspath(env, out, cap);
-    if (forge_cli_self_dir(self, sizeof(self)) != 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(module_dirs) / sizeof(module_dirs[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s/mod_forge.so", self, module_dirs[i]);
-        if (forge_cli_abspath(path, out, cap) == 0)
-            return 0;
-    }
-    errno = ENOENT;
-    return -1;
-}
 
 static int find_httpd_modules(char *out, size_t cap)
 {
@@ -84,30 +59,6 @@ static int quoted(char *out, size_t cap, const char *s)
     return 0;
 }
 
-/* "64m" -> bytes, capped at what LimitRequestBody takes (2 GiB - 1). */
-static long long size_bytes(const char *s)
-{
-    char *end;
-    long long n = strtoll(s, &end, 10);
-    switch (*end) {
-    case 'k':
-    case 'K':
-        n <<= 10;
-        break;
-    case 'm':
-    case 'M':
-        n <<= 20;
-        break;
-    case 'g':
-    case 'G':
-        n <<= 30;
-        break;
-    default:
-        break;
-    }
-    return n > 2147483647LL ? 2147483647LL : n;
-}
-
 static int write_conf(const forge_run_opts *o, const char *dir, const char *module,
                       const char *modules_dir, const char *conf_path)
 {
@@ -131,48 +82,46 @@ static int write_conf(const forge_run_opts *o, const char *dir, const char *modu
         }
         snprintf(cfgline, sizeof(cfgline), "ForgeConfig %s\n", q);
     }
-    if (strchr(o->host, ':'))
-        snprintf(listen, sizeof(listen), "[%s]:%d", o->host, o->port);
-    else
-        snprintf(listen, sizeof(listen), "%s:%d", o->host, o->port);
+    forge_cli_listen_str(o, listen, sizeof(listen));
 
-    int n = snprintf(
-        conf, sizeof(conf),
-        "# Written by `forge run` for one local run; removed when it stops.\n"
-        "ServerRoot %s\n"
-        "ServerName %s\n"
-        "PidFile httpd.pid\n"
-        "DefaultRuntimeDir %s\n"
-        "ErrorLog /dev/stderr\n"
-        "LogLevel %s\n"
-        "Listen %s\n"
-        "%s"
-        "LoadModule mpm_event_module %s\n"
-        "LoadModule authz_core_module %s\n"
-        "LoadModule forge_module %s\n"
-        "\n"
-        "# %d process%s of %d threads; room for children finishing a graceful restart\n"
-        "StartServers %d\n"
-        "ServerLimit %d\n"
-        "ThreadLimit %d\n"
-        "ThreadsPerChild %d\n"
-        "MaxRequestWorkers %d\n"
-        "MinSpareThreads 1\n"
-        "MaxSpareThreads %d\n"
-        "GracefulShutdownTimeout 10\n"
-        "LimitRequestBody %lld\n"
-        "AllowEncodedSlashes NoDecode\n"
-        "\n"
-        "ForgeApp %s\n"
-        "%s"
-        "<Location />\n"
-        "    Forge On\n"
-        "</Location>\n",
-        qdir, o->host, qdir, o->log_level, listen,
-        geteuid() == 0 ? "User www-data\nGroup www-data\n" : "", qmpm, qauthz, qmod, o->workers,
-        o->workers == 1 ? "" : "es", THREADS_PER_CHILD, o->workers, 2 * o->workers,
-        THREADS_PER_CHILD, THREADS_PER_CHILD, o->workers * THREADS_PER_CHILD,
-        o->workers * THREADS_PER_CHILD, size_bytes(o->max_body), qapp, cfgline);
+    int n =
+        snprintf(conf, sizeof(conf),
+                 "# Written by `forge run` for one local run; removed when it stops.\n"
+                 "ServerRoot %s\n"
+                 "ServerName %s\n"
+                 "PidFile httpd.pid\n"
+                 "DefaultRuntimeDir %s\n"
+                 "ErrorLog /dev/stderr\n"
+                 "LogLevel %s\n"
+                 "Listen %s\n"
+                 "%s"
+                 "LoadModule mpm_event_module %s\n"
+                 "LoadModule authz_core_module %s\n"
+                 "LoadModule forge_module %s\n"
+                 "\n"
+                 "# %d process%s of %d threads; room for children finishing a graceful restart\n"
+                 "StartServers %d\n"
+                 "ServerLimit %d\n"
+                 "ThreadLimit %d\n"
+                 "ThreadsPerChild %d\n"
+                 "MaxRequestWorkers %d\n"
+                 "MinSpareThreads 1\n"
+                 "MaxSpareThreads %d\n"
+                 "GracefulShutdownTimeout 10\n"
+                 "LimitRequestBody %lld\n"
+                 "AllowEncodedSlashes NoDecode\n"
+                 "\n"
+                 "ForgeApp %s\n"
+                 "%s"
+                 "<Location />\n"
+                 "    Forge On\n"
+                 "</Location>\n",
+                 qdir, o->host, qdir, o->log_level, listen,
+                 geteuid() == 0 ? "User www-data\nGroup www-data\n" : "", qmpm, qauthz, qmod,
+                 o->workers, o->workers == 1 ? "" : "es", THREADS_PER_CHILD, o->workers,
+                 2 * o->workers, THREADS_PER_CHILD, THREADS_PER_CHILD,
+                 o->workers * THREADS_PER_CHILD, o->workers * THREADS_PER_CHILD,
+                 (long long)forge_cli_size_bytes(o->max_body), qapp, cfgline);
     if (n < 0 || (size_t)n >= sizeof(conf)) {
         forge_cli_err("run: httpd.conf too long");
         return -1;
@@ -184,89 +133,10 @@ static int write_conf(const forge_run_opts *o, const char *dir, const char *modu
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void print_ready(const forge_run_opts *o)
-{
-    const char *l = strchr(o->host, ':') ? "[" : "", *r = strchr(o->host, ':') ? "]" : "";
-    printf("forge: serving %s on http://%s%s%s:%d/ (apache mpm_event, %d process%s)\n", o->app, l,
-           o->host, r, o->port, o->workers, o->workers == 1 ? "" : "es");
-    printf("forge: Ctrl-C stops the server\n");
-    fflush(stdout);
-}
-
-/* Runs Apache until it exits; returns the exit code for forge. */
-static int supervise(pid_t pid, const forge_run_opts *o, const sigset_t *set)
-{
-    const struct timespec tick = {0, 50 * 1000 * 1000};
-    bool ready = false, stopping = false, warned = false;
-    double started = now_s(), stop_at = 0;
-    int stage = 0;
-
-    for (;;) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            if (stopping) {
-                printf("forge: apache stopped\n");
-                return FORGE_CLI_OK;
-            }
-            if (WIFEXITED(status))
-                forge_cli_err("apache exited with status %d", WEXITSTATUS(status));
-            else if (WIFSIGNALED(status))
-                forge_cli_err("apache was killed by signal %d", WTERMSIG(status));
-            return FORGE_CLI_FAIL;
-        }
-
-        int sig = sigtimedwait(set, NULL, &tick);
-        if (sig == SIGINT || sig == SIGTERM) {
-            if (!stopping) {
-                printf("\nforge: stopping apache (graceful)\n");
-                fflush(stdout);
-                kill(pid, SIGWINCH);
-                stopping = true;
-                stop_at = now_s();
-            } else if (stage == 0) {
-                kill(pid, SIGTERM); /* asked twice: do not wait for requests in flight */
-                stage = 1;
-            }
-        } else if (sig == SIGHUP && !stopping) {
-            printf("forge: restarting apache (graceful)\n");
-            fflush(stdout);
-            kill(pid, SIGUSR1);
-        }
-
-        if (stopping) {
-            double waited = now_s() - stop_at;
-            if (stage == 0 && waited > 12) {
-                kill(pid, SIGTERM);
-                stage = 1;
-            } else if (stage == 1 && waited > 17) {
-                kill(-pid, SIGKILL);
-                stage = 2;
-            }
-            continue;
-        }
-        if (!ready && forge_cli_port_open(o->host, o->port)) {
-            ready = true;
-            print_ready(o);
-        }
-        if (!ready && !warned && now_s() - started > 15) {
-            forge_cli_err("apache has not opened %s:%d after 15 s; still waiting", o->host,
-                          o->port);
-            warned = true;
-        }
-    }
-}
-
 int forge_run_apache(const forge_run_opts *o)
 {
     char httpd[PATH_MAX], module[PATH_MAX], modules_dir[PATH_MAX], dir[PATH_MAX];
-    char conf_path[PATH_MAX + 16], tmpdir[PATH_MAX + 8];
+    char conf_path[PATH_MAX + 16], tmpdir[PATH_MAX + 8], what[64];
 
     if (forge_cli_which(o->server ? o->server : "apache2", "/usr/sbin:/usr/local/sbin:/sbin", httpd,
                         sizeof(httpd)) != 0 &&
@@ -277,7 +147,8 @@ int forge_run_apache(const forge_run_opts *o)
                       o->server ? " at " : " on PATH", o->server ? o->server : "");
         return FORGE_CLI_FAIL;
     }
-    if (find_module(o, module, sizeof(module)) != 0) {
+    if (forge_cli_find_module(o, "FORGE_APACHE_MODULE", "mod_forge.so", module, sizeof(module)) !=
+        0) {
         forge_cli_err("run: mod_forge.so not found%s%s: %s (build it with apache2-dev "
                       "installed, or pass --module PATH)",
                       o->module ? " at " : " beside forge", o->module ? o->module : "",
@@ -293,57 +164,36 @@ int forge_run_apache(const forge_run_opts *o)
         forge_cli_err("run: %s:%d is already in use", o->host, o->port);
         return FORGE_CLI_FAIL;
     }
-
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/forge-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        forge_cli_err("run: creating a temporary directory: %s", strerror(errno));
+    if (forge_cli_run_dir(dir, sizeof(dir)) != 0)
         return FORGE_CLI_FAIL;
-    }
-    chmod(dir, 0755);
     snprintf(conf_path, sizeof(conf_path), "%s/httpd.conf", dir);
     snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", dir);
+    snprintf(what, sizeof(what), "apache mpm_event, %d process%s", o->workers,
+             o->workers == 1 ? "" : "es");
 
+    char *argv[] = {"apache2", "-f", conf_path, "-DFOREGROUND", NULL};
+    const forge_serve_spec spec = {
+        .name = "apache",
+        .what = what,
+        .path = httpd,
+        .argv = argv,
+        /* Children running as www-data need a temp dir they can write. */
+        .tmpdir = geteuid() == 0 ? tmpdir : NULL,
+        .stop_signal = SIGWINCH,  /* graceful-stop */
+        .reload_signal = SIGUSR1, /* graceful restart */
+        .reload_note = "restarting apache (graceful)",
+        .term_after_s = 12,
+        .kill_after_s = 17,
+    };
     int rc = FORGE_CLI_FAIL;
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGCHLD);
-
     if (write_conf(o, dir, module, modules_dir, conf_path) != 0)
         goto done;
     if (geteuid() == 0 && (mkdir(tmpdir, 0755) != 0 || chmod(tmpdir, 01777) != 0)) {
         forge_cli_err("run: creating %s: %s", tmpdir, strerror(errno));
         goto done;
     }
-
-    sigprocmask(SIG_BLOCK, &set, &old);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        forge_cli_err("run: fork: %s", strerror(errno));
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        goto done;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        if (geteuid() == 0)
-            setenv("TMPDIR", tmpdir, 1);
-        execl(httpd, "apache2", "-f", conf_path, "-DFOREGROUND", (char *)NULL);
-        fprintf(stderr, "forge: exec %s: %s\n", httpd, strerror(errno));
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    rc = supervise(pid, o, &set);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-
+    rc = forge_cli_serve(o, &spec);
 done:
-    if (o->keep)
-        printf("forge: kept %s\n", dir);
-    else
-        forge_cli_rmtree(dir);
+    forge_cli_run_dir_done(o, dir);
     return rc;
 }

@@ -18,34 +18,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CONF_MAX 4096
-
-/* Where forge_kore.so is looked for, relative to the forge binary's directory. */
-static const char *const module_dirs[] = {"../lib", "../lib/x86_64-linux-gnu",
-                                          "../lib/aarch64-linux-gnu", "../lib/forge"};
-
-static int find_module(const forge_run_opts *o, char *out, size_t cap)
-{
-    char self[PATH_MAX], path[PATH_MAX + 64];
-    if (o->module)
-        return forge_cli_abspath(o->module, out, cap);
-    const char *env = getenv("FORGE_KORE_MODULE");
-    if (env && *env)
-        return forge_cli_abspath(env, out, cap);
-    if (forge_cli_self_dir(self, sizeof(self)) != 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(module_dirs) / sizeof(module_dirs[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s/forge_kore.so", self, module_dirs[i]);
-        if (forge_cli_abspath(path, out, cap) == 0)
-            return 0;
-    }
-    errno = ENOENT;
-    return -1;
-}
 
 /* Kore's config splits on spaces and has no quoting; forge.conf ends values at '#'. */
 static bool plain_path(const char *s)
@@ -54,26 +29,6 @@ static bool plain_path(const char *s)
         if (isspace((unsigned char)*s) || *s == '#' || (unsigned char)*s < 0x20)
             return false;
     return true;
-}
-
-/* "64m" (checked by cmd_run.c) in bytes. */
-static unsigned long long size_bytes(const char *s)
-{
-    char *end;
-    unsigned long long n = strtoull(s, &end, 10);
-    switch (*end) {
-    case 'k':
-    case 'K':
-        return n << 10;
-    case 'm':
-    case 'M':
-        return n << 20;
-    case 'g':
-    case 'G':
-        return n << 30;
-    default:
-        return n;
-    }
 }
 
 static int write_confs(const forge_run_opts *o, const char *module, const char *dir)
@@ -115,7 +70,7 @@ static int write_confs(const forge_run_opts *o, const char *module, const char *
                  "\tattach notls\n"
                  "\troute ^/ forge_kore_page\n"
                  "}\n",
-                 o->host, o->port, module, o->workers, dir, size_bytes(o->max_body));
+                 o->host, o->port, module, o->workers, dir, forge_cli_size_bytes(o->max_body));
     snprintf(path, sizeof(path), "%s/kore.conf", dir);
     if (n < 0 || (size_t)n >= sizeof(conf) || forge_cli_write_file(path, conf) != 0) {
         forge_cli_err("run: writing %s: %s", path, strerror(errno));
@@ -124,80 +79,9 @@ static int write_confs(const forge_run_opts *o, const char *module, const char *
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Runs Kore until it exits; returns the exit code for forge. */
-static int supervise(pid_t pid, const forge_run_opts *o, const sigset_t *set)
-{
-    const struct timespec tick = {0, 50 * 1000 * 1000};
-    bool ready = false, stopping = false, warned = false, killed = false;
-    double started = now_s(), stop_at = 0;
-
-    for (;;) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            if (stopping) {
-                printf("forge: kore stopped\n");
-                return FORGE_CLI_OK;
-            }
-            if (WIFEXITED(status))
-                forge_cli_err("kore exited with status %d", WEXITSTATUS(status));
-            else if (WIFSIGNALED(status))
-                forge_cli_err("kore was killed by signal %d", WTERMSIG(status));
-            return FORGE_CLI_FAIL;
-        }
-
-        int sig = sigtimedwait(set, NULL, &tick);
-        if (sig == SIGINT || sig == SIGTERM) {
-            if (!stopping) {
-                printf("\nforge: stopping kore\n");
-                fflush(stdout);
-                kill(pid, SIGTERM);
-                stopping = true;
-                stop_at = now_s();
-            } else if (!killed) {
-                /* asked twice: do not wait */
-                kill(-pid, SIGKILL);
-                killed = true;
-            }
-        } else if (sig == SIGHUP && !stopping) {
-            printf("forge: SIGHUP ignored: Kore keeps the Forge app loaded; restart to reload\n");
-            fflush(stdout);
-        }
-
-        if (stopping) {
-            if (!killed && now_s() - stop_at > 10) {
-                kill(-pid, SIGKILL);
-                killed = true;
-            }
-            continue;
-        }
-        if (!ready && forge_cli_port_open(o->host, o->port)) {
-            ready = true;
-            if (strchr(o->host, ':'))
-                printf("forge: serving %s on http://[%s]:%d/ (kore, %d worker%s)\n", o->app,
-                       o->host, o->port, o->workers, o->workers == 1 ? "" : "s");
-            else
-                printf("forge: serving %s on http://%s:%d/ (kore, %d worker%s)\n", o->app, o->host,
-                       o->port, o->workers, o->workers == 1 ? "" : "s");
-            printf("forge: Ctrl-C stops the server\n");
-            fflush(stdout);
-        }
-        if (!ready && !warned && now_s() - started > 15) {
-            forge_cli_err("kore has not opened %s:%d after 15 s; still waiting", o->host, o->port);
-            warned = true;
-        }
-    }
-}
-
 int forge_run_kore(const forge_run_opts *o)
 {
-    char kore[PATH_MAX], module[PATH_MAX], dir[PATH_MAX], conf_path[PATH_MAX + 16];
+    char kore[PATH_MAX], module[PATH_MAX], dir[PATH_MAX], conf_path[PATH_MAX + 16], what[64];
 
     if (forge_cli_which(o->server ? o->server : "kore", "/usr/bin:/usr/local/bin", kore,
                         sizeof(kore)) != 0) {
@@ -205,7 +89,8 @@ int forge_run_kore(const forge_run_opts *o)
                       o->server ? " at " : " on PATH", o->server ? o->server : "");
         return FORGE_CLI_FAIL;
     }
-    if (find_module(o, module, sizeof(module)) != 0) {
+    if (forge_cli_find_module(o, "FORGE_KORE_MODULE", "forge_kore.so", module, sizeof(module)) !=
+        0) {
         forge_cli_err("run: forge_kore.so not found%s%s: %s (build it with kore installed, or "
                       "pass --module PATH)",
                       o->module ? " at " : " beside forge", o->module ? o->module : "",
@@ -220,55 +105,28 @@ int forge_run_kore(const forge_run_opts *o)
         forge_cli_err("run: %s:%d is already in use", o->host, o->port);
         return FORGE_CLI_FAIL;
     }
-
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/forge-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        forge_cli_err("run: creating a temporary directory: %s", strerror(errno));
+    if (forge_cli_run_dir(dir, sizeof(dir)) != 0)
         return FORGE_CLI_FAIL;
-    }
     snprintf(conf_path, sizeof(conf_path), "%s/kore.conf", dir);
-
-    int rc = FORGE_CLI_FAIL;
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGCHLD);
-
-    if (write_confs(o, module, dir) != 0)
-        goto done;
+    snprintf(what, sizeof(what), "kore, %d worker%s", o->workers, o->workers == 1 ? "" : "s");
 
     /* Kore's notices are its startup chatter; warn and above keep them quiet. */
     bool quiet = strcmp(o->log_level, "warn") == 0 || strcmp(o->log_level, "error") == 0 ||
                  strcmp(o->log_level, "crit") == 0;
-
-    sigprocmask(SIG_BLOCK, &set, &old);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        forge_cli_err("run: fork: %s", strerror(errno));
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        goto done;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        if (chdir(dir) != 0)
-            _exit(127);
-        execl(kore, "kore", quiet ? "-fnrqc" : "-fnrc", conf_path, (char *)NULL);
-        fprintf(stderr, "forge: exec %s: %s\n", kore, strerror(errno));
-        _exit(127);
-    }
-    setpgid(pid, pid);
-    rc = supervise(pid, o, &set);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-
-done:
-    if (o->keep)
-        printf("forge: kept %s\n", dir);
-    else
-        forge_cli_rmtree(dir);
+    char *argv[] = {"kore", quiet ? "-fnrqc" : "-fnrc", conf_path, NULL};
+    const forge_serve_spec spec = {
+        .name = "kore",
+        .what = what,
+        .path = kore,
+        .argv = argv,
+        .chdir = dir,
+        .stop_signal = SIGTERM,
+        .reload_note = "SIGHUP ignored: Kore keeps the Forge app loaded; restart to reload",
+        .kill_after_s = 10,
+    };
+    int rc = FORGE_CLI_FAIL;
+    if (write_confs(o, module, dir) == 0)
+        rc = forge_cli_serve(o, &spec);
+    forge_cli_run_dir_done(o, dir);
     return rc;
 }

@@ -20,6 +20,7 @@
 #include <forge/common.h>
 #include <forge/error.h>
 #include <forge/db.h>
+#include <forge/db_doc.h>
 
 #define FORGE_DB_DRIVER_ABI 1u
 
@@ -49,6 +50,36 @@ typedef struct forge_db_connect_opts {
 #define FORGE_DB_CAP_SQL       0x1u /* transactions and savepoints by SQL text */
 #define FORGE_DB_CAP_LOCK      0x2u /* lock/unlock (a named cross-process lock) */
 #define FORGE_DB_CAP_RETURNING 0x4u /* INSERT ... RETURNING */
+#define FORGE_DB_CAP_DOC       0x8u /* a document database: `doc` is set (forge/db_doc.h) */
+
+/*
+ * The document operations of a document database (ADR 0114). Values are
+ * Jansson's (the driver links libjansson, as the core does); the core has
+ * checked every argument (collection names, refused operators, options)
+ * before a call. Ids, upserted ids and cursor documents are handed over as
+ * new references. Cursors belong to their connection's thread.
+ */
+typedef struct forge_db_doc_ops {
+    uint32_t size; /* sizeof(forge_db_doc_ops) */
+    /* Insert in order; `ids` (an array) gets each stored _id; *done counts the inserted. */
+    int (*insert)(void *conn, const char *coll, const json_t *const *docs, size_t n, json_t *ids,
+                  size_t *done, forge_db_derr *e);
+    int (*update)(void *conn, const char *coll, const json_t *filter, const json_t *update,
+                  bool many, bool upsert, forge_db_update_result *res, forge_db_derr *e);
+    int (*remove)(void *conn, const char *coll, const json_t *filter, bool many, int64_t *deleted,
+                  forge_db_derr *e);
+    int (*count)(void *conn, const char *coll, const json_t *filter, int64_t *n, forge_db_derr *e);
+    int (*find)(void *conn, const char *coll, const json_t *filter, const forge_db_find_opts *o,
+                void **cursor, forge_db_derr *e);
+    int (*aggregate)(void *conn, const char *coll, const json_t *pipeline, uint32_t batch_size,
+                     void **cursor, forge_db_derr *e);
+    /* 1 with *doc (a new reference), 0 at the end, negative on error. */
+    int (*cursor_next)(void *cursor, json_t **doc, forge_db_derr *e);
+    void (*cursor_close)(void *cursor);
+    int (*create_index)(void *conn, const char *coll, const json_t *keys, const char *name,
+                        bool unique, forge_db_derr *e);
+    void *reserved[8];
+} forge_db_doc_ops;
 
 typedef struct forge_db_driver {
     uint32_t abi;  /* FORGE_DB_DRIVER_ABI */
@@ -96,7 +127,9 @@ typedef struct forge_db_driver {
     /* SQL that opens a transaction exclusive enough for migrations ("BEGIN EXCLUSIVE"). */
     const char *begin_exclusive_sql;
 
-    void *reserved[8];
+    /* FORGE_DB_CAP_DOC: document operations (NULL otherwise; was a reserved slot). */
+    const forge_db_doc_ops *doc;
+    void *reserved[7];
 } forge_db_driver;
 
 /*

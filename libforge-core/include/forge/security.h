@@ -163,4 +163,49 @@ FORGE_API int forge_password_hash(const char *password, size_t len, char *out, s
                                   forge_error *err);
 FORGE_API int forge_password_verify(const char *encoded, const char *password, size_t len);
 
+/* ---- encrypted config values (AES-256-GCM; docs/security.md, ADR 0101) ---- */
+
+/*
+ * A secrets key: 32 random bytes, kept as their base64 (`forge secret keygen`).
+ * `source` names where it came from for messages ("secrets.key_file
+ * /run/keys/forge", "FORGE_SECRETS_KEY"); never the key itself. Wipe it with
+ * forge_secret_key_wipe when done.
+ */
+typedef struct forge_secret_key {
+    unsigned char k[32];
+    unsigned char id[4]; /* first bytes of SHA-256("forge-secret-key" || k): names the key */
+    char source[300];
+} forge_secret_key;
+
+/*
+ * Load the key from the file `key_file` (base64 text), else from the
+ * environment variable named `key_env`, else from FORGE_SECRETS_KEY_FILE,
+ * else FORGE_SECRETS_KEY. Both may be NULL. FORGE_ENOENT when none is set.
+ */
+FORGE_API int forge_secret_key_load(const char *key_file, const char *key_env,
+                                    forge_secret_key *out, forge_error *err);
+/* A key from its base64 text (`what` names the source in messages and in out->source). */
+FORGE_API int forge_secret_key_parse(const char *b64, size_t n, const char *what,
+                                     forge_secret_key *out, forge_error *err);
+FORGE_API void forge_secret_key_wipe(forge_secret_key *key);
+/* A new random key as base64 (44 characters + NUL); out: at least 45 bytes. */
+FORGE_API int forge_secret_keygen(char *out, size_t cap, forge_error *err);
+
+/*
+ * Encrypt `plain` (at most 48 KiB, valid UTF-8 without NUL bytes, as config
+ * strings must be) into the config value "${enc:v1:<base64>}" (malloc'd).
+ * A fresh random 96-bit nonce each call.
+ */
+FORGE_API char *forge_secret_encrypt(const forge_secret_key *key, const void *plain, size_t n,
+                                     forge_error *err);
+/*
+ * Decrypt a value "${enc:v1:...}" (or the reference body "v1:..."). On success
+ * *out is malloc'd and NUL-terminated (wipe and free it). Errors: FORGE_EPARSE
+ * (malformed, unknown version), FORGE_EACCES (made with another key: the
+ * message names both key ids and the key's source; or authentication failed:
+ * tampered or truncated). Messages never contain plaintext.
+ */
+FORGE_API int forge_secret_decrypt(const forge_secret_key *key, const char *value, size_t n,
+                                   char **out, size_t *out_len, forge_error *err);
+
 #endif
