@@ -124,20 +124,46 @@ static const char *method_label(const forge_req *req)
     return req->method < FORGE_METHOD_COUNT ? forge_method_name(req->method) : "OTHER";
 }
 
+/* The label values of a request's series, formatted only when a cache misses. */
+typedef struct req_labels {
+    const forge_req *req;
+    const char *route;
+    int status;
+    bool built;
+    char st[4];
+    const char *v[3];
+} req_labels;
+
+static const char *const *labels_of(req_labels *l)
+{
+    if (!l->built) {
+        int st = l->status;
+        l->st[0] = (char)('0' + (st / 100) % 10);
+        l->st[1] = (char)('0' + (st / 10) % 10);
+        l->st[2] = (char)('0' + st % 10);
+        l->st[3] = '\0';
+        l->v[0] = method_label(l->req);
+        l->v[1] = l->route;
+        l->v[2] = l->st;
+        l->built = true;
+    }
+    return l->v;
+}
+
 /* A cached cell (slot holds cell + 1), looked up and stored on first use. */
-static forge_series cached(forge_metric *mt, _Atomic uint32_t *slot, const char *const *labels)
+static forge_series cached(forge_metric *mt, _Atomic uint32_t *slot, req_labels *l)
 {
     uint32_t c = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
     if (c)
         return (forge_series){mt, c - 1, true};
-    forge_series s = forge_metric_labels(mt, labels);
+    forge_series s = forge_metric_labels(mt, labels_of(l));
     if (s.ok && slot)
         atomic_store_explicit(slot, s.cell + 1, memory_order_relaxed);
     return s;
 }
 
 static forge_series status_series(struct forge__metrics_http *h, rcache *rc, unsigned m, int status,
-                                  const char *const *labels)
+                                  req_labels *l)
 {
     uint64_t key = ((uint64_t)m << 16 | (uint64_t)(status & 0xffff)) + 1;
     for (int i = 0; rc && i < NSTATUS; i++) {
@@ -147,7 +173,7 @@ static forge_series status_series(struct forge__metrics_http *h, rcache *rc, uns
         if (e >> 32 == key)
             return (forge_series){h->requests, (uint32_t)(e & 0xffffffffu) - 1, true};
     }
-    forge_series s = forge_metric_labels(h->requests, labels);
+    forge_series s = forge_metric_labels(h->requests, labels_of(l));
     for (int i = 0; s.ok && rc && i < NSTATUS; i++) {
         uint64_t zero = 0;
         if (atomic_compare_exchange_strong(&rc->st[i], &zero, key << 32 | (s.cell + 1u)))
@@ -174,21 +200,14 @@ static void http_after(forge_req *req, void *udata)
     const char *pattern = req->route ? req->route->pattern : NULL;
     rcache *rc = route_cache(h, pattern);
     unsigned m = req->method < FORGE_METHOD_COUNT ? (unsigned)req->method : FORGE_METHOD_COUNT;
-    char status[8];
     int st = req->status;
-    status[0] = (char)('0' + (st / 100) % 10);
-    status[1] = (char)('0' + (st / 10) % 10);
-    status[2] = (char)('0' + st % 10);
-    status[3] = '\0';
-    const char *route = pattern ? pattern : UNMATCHED;
-    const char *labels3[] = {method_label(req), route, status};
+    req_labels l = {.req = req, .route = pattern ? pattern : UNMATCHED, .status = st};
     double secs = (double)forge__elapsed_us(&req->t_start) / 1e6;
     uint64_t out = req->streaming ? req->bytes_sent : req->res_body_len;
-    forge_series_inc(status_series(h, rc, m, st, labels3));
-    forge_series_observe(cached(h->duration, rc ? &rc->dur[m] : NULL, labels3), secs);
-    forge_series_observe(cached(h->req_size, rc ? &rc->reqsz[m] : NULL, labels3),
-                         (double)req->body.n);
-    forge_series_observe(cached(h->res_size, rc ? &rc->ressz[m] : NULL, labels3), (double)out);
+    forge_series_inc(status_series(h, rc, m, st, &l));
+    forge_series_observe(cached(h->duration, rc ? &rc->dur[m] : NULL, &l), secs);
+    forge_series_observe(cached(h->req_size, rc ? &rc->reqsz[m] : NULL, &l), (double)req->body.n);
+    forge_series_observe(cached(h->res_size, rc ? &rc->ressz[m] : NULL, &l), (double)out);
 }
 
 static const forge_middleware http_mw = {

@@ -100,7 +100,8 @@ void forge_series_observe(forge_series s, double v)
     }
     _Atomic uint64_t *c = cells(s);
     forge__cell_add_u64(&c[lo], 1);
-    forge__cell_add_double(&c[mt->nbuckets + 1], v);
+    if (v != 0) /* x + 0 == x: skip the compare-and-swap (empty bodies are common) */
+        forge__cell_add_double(&c[mt->nbuckets + 1], v);
 }
 
 static inline forge_series plain(forge_metric *m)

@@ -215,8 +215,11 @@ static forge_str keep(forge_req *req, const char *p, size_t n)
 
 void forge_req_set_method(forge_req *req, const char *p, size_t n)
 {
-    req->method_str = keep(req, p, n);
-    req->method = forge_method_parse(req->method_str.p, req->method_str.n);
+    req->method = forge_method_parse(p, p ? n : 0);
+    /* A known method's name is a static string with the same bytes: no copy. */
+    req->method_str = req->method != FORGE_METHOD_UNKNOWN
+                          ? (forge_str){forge_method_name(req->method), n}
+                          : keep(req, p, n);
 }
 
 void forge_req_set_target(forge_req *req, const char *path, size_t path_len, const char *query,
@@ -243,10 +246,24 @@ int forge_req_add_header(forge_req *req, const char *name, size_t name_len, cons
         req->headers = h;
         req->cap_headers = cap;
     }
-    forge_str n = keep(req, name, name_len), v = keep(req, value, value_len);
-    if (req->oom)
+    /* Name and value in one arena block: "name\0value\0". */
+    if (!name)
+        name_len = 0;
+    if (!value)
+        value_len = 0;
+    char *c = forge_arena_alloc(req->arena, name_len + value_len + 2);
+    if (!c) {
+        req->oom = true;
         return FORGE_ENOMEM;
-    req->headers[req->nheaders++] = (forge_header){n, v};
+    }
+    if (name_len)
+        memcpy(c, name, name_len);
+    c[name_len] = '\0';
+    char *v = c + name_len + 1;
+    if (value_len)
+        memcpy(v, value, value_len);
+    v[value_len] = '\0';
+    req->headers[req->nheaders++] = (forge_header){{c, name_len}, {v, value_len}};
     return FORGE_OK;
 }
 
@@ -258,7 +275,12 @@ void forge_req_set_peer(forge_req *req, const char *addr, size_t n, int port)
 
 void forge_req_set_scheme(forge_req *req, const char *p, size_t n)
 {
-    req->scheme = keep(req, p, n);
+    if (p && n == 4 && memcmp(p, "http", 4) == 0)
+        req->scheme = FORGE_STR("http");
+    else if (p && n == 5 && memcmp(p, "https", 5) == 0)
+        req->scheme = FORGE_STR("https");
+    else
+        req->scheme = keep(req, p, n);
 }
 
 void forge_req_set_body(forge_req *req, const void *p, size_t n)
