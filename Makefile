@@ -8,6 +8,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR     ?= OFF
 DEMO_LISTEN ?= 127.0.0.1:8080
+DEMO_APP   ?= hello
 FUZZ_SECONDS ?= 30
 
 CMAKE_FLAGS = -DFORGE_WERROR=$(WERROR)
@@ -44,7 +45,7 @@ format-check:
 test: build unit asan integration
 
 demo: build
-	bash scripts/demo.sh $(BUILD) $(DEMO_LISTEN)
+	bash scripts/demo.sh $(BUILD) $(DEMO_LISTEN) $(DEMO_APP)
 
 bench: build
 	bash bench/run.sh $(BUILD)
