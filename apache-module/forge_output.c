@@ -31,17 +31,40 @@ APLOG_USE_MODULE(forge);
     ((h)->name.n == sizeof(lit) - 1 &&                                         \
      strncasecmp((h)->name.p, lit, sizeof(lit) - 1) == 0)
 
-/* A status Apache has no line for keeps its own code and Forge's reason. */
+/*
+ * A status Apache has no line for keeps its own code and Forge's reason.
+ * Apache answers an unknown code with its class's first line ("500 ..." for
+ * 599): the line is Apache's own when its three digits are the code's.
+ */
 static void forge_status_line(request_rec *r, int status)
 {
     const char *line = ap_get_status_line(status);
 
-    if (atoi(line) != status) {
+    if (status < 100 || status > 999 || line[0] != '0' + status / 100 ||
+        line[1] != '0' + status / 10 % 10 || line[2] != '0' + status % 10) {
         r->status_line = apr_psprintf(r->pool, "%03d %s", status,
                                       forge_status_reason(status));
     }
 }
 
+/* "close" among the comma-separated tokens of a Connection value. */
+static int forge_says_close(const char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i + 5 <= n; i++) {
+        if (strncasecmp(p + i, "close", 5) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Forge lends the strings for this call only; r->headers_out is read after
+ * the request is released (the log, other modules): a copy in r->pool, name
+ * and value in one block.
+ */
 static void forge_set_header(request_rec *r, const forge_header *h)
 {
     char *name, *value;
@@ -51,18 +74,21 @@ static void forge_set_header(request_rec *r, const forge_header *h)
         return; /* Apache frames the body and manages the connection */
     }
     if (FORGE_IS(h, "Connection")) {
-        if (ap_strcasestr(apr_pstrmemdup(r->pool, h->value.p, h->value.n),
-                          "close")) {
+        if (forge_says_close(h->value.p, h->value.n)) {
             r->connection->keepalive = AP_CONN_CLOSE;
         }
         return;
     }
-    value = apr_pstrmemdup(r->pool, h->value.p, h->value.n);
     if (FORGE_IS(h, "Content-Type")) {
-        ap_set_content_type(r, value);
+        ap_set_content_type(r, apr_pstrmemdup(r->pool, h->value.p, h->value.n));
         return;
     }
-    name = apr_pstrmemdup(r->pool, h->name.p, h->name.n);
+    name = apr_palloc(r->pool, h->name.n + h->value.n + 2);
+    memcpy(name, h->name.p, h->name.n);
+    name[h->name.n] = '\0';
+    value = name + h->name.n + 1;
+    memcpy(value, h->value.p, h->value.n);
+    value[h->value.n] = '\0';
     apr_table_addn(r->headers_out, name, value);
 }
 
@@ -147,9 +173,10 @@ int forge_ap_send_body(void *hreq, const void *data, size_t len, unsigned flags)
 void forge_ap_wake(void *hreq)
 {
     forge_ap_ctx *ctx = hreq;
+    forge_ap_waiter *w = ctx->waiter;
 
-    pthread_mutex_lock(&ctx->mu);
+    pthread_mutex_lock(&w->mu);
     ctx->woken = 1;
-    pthread_cond_signal(&ctx->cv);
-    pthread_mutex_unlock(&ctx->mu);
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }

@@ -109,6 +109,18 @@ int forge_ap_pre_translate_name(request_rec *r)
     return DONE;
 }
 
+/* "forge:" + r->uri, one allocation (apr_pstrcat walks its arguments twice) */
+static char *forge_filename(request_rec *r)
+{
+    static const char prefix[] = "forge:";
+    size_t n = strlen(r->uri);
+    char *f = apr_palloc(r->pool, sizeof(prefix) + n);
+
+    memcpy(f, prefix, sizeof(prefix) - 1);
+    memcpy(f + sizeof(prefix) - 1, r->uri, n + 1);
+    return f;
+}
+
 int forge_ap_translate_name(request_rec *r)
 {
     if (!forge_still_claimed(r)) {
@@ -120,7 +132,7 @@ int forge_ap_translate_name(request_rec *r)
         forge_claim(r);
     }
     /* no file stands behind the URI; a name for logs and other modules */
-    r->filename = apr_pstrcat(r->pool, "forge:", r->uri, NULL);
+    r->filename = forge_filename(r);
     return OK;
 }
 
@@ -131,28 +143,55 @@ int forge_ap_map_to_storage(request_rec *r)
 
 /* ---- the request into Forge ---- */
 
+/* The body's framing headers, noted while the headers are copied. */
 typedef struct {
-    forge_req *req;
-    int rc;
-} forge_hdr_walk;
+    const char *content_length;
+    const char *transfer_encoding;
+} forge_framing;
 
-static int forge_add_header(void *data, const char *key, const char *value)
+/*
+ * Every request header into Forge, in the table's order (httpd has already
+ * joined repeats). The table's entries are read directly: apr_table_do
+ * would make one indirect call per header for the same walk.
+ */
+static int forge_copy_headers(request_rec *r, forge_req *req, forge_framing *fr)
 {
-    forge_hdr_walk *w = data;
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i, rc;
 
-    w->rc =
-        forge_req_add_header(w->req, key, strlen(key), value, strlen(value));
-    return w->rc == FORGE_OK;
+    for (i = 0; i < arr->nelts; i++) {
+        const char *key = e[i].key, *val = e[i].val ? e[i].val : "";
+        size_t kn;
+
+        if (!key) {
+            continue; /* apr_table_unset leaves none, but apr_table_do skips */
+        }
+        kn = strlen(key);
+        rc = forge_req_add_header(req, key, kn, val, strlen(val));
+        if (rc != FORGE_OK) {
+            return rc;
+        }
+        if (kn == sizeof("Content-Length") - 1 && !fr->content_length &&
+            strcasecmp(key, "Content-Length") == 0) {
+            fr->content_length = val;
+        }
+        else if (kn == sizeof("Transfer-Encoding") - 1 &&
+                 !fr->transfer_encoding &&
+                 strcasecmp(key, "Transfer-Encoding") == 0) {
+            fr->transfer_encoding = val;
+        }
+    }
+    return FORGE_OK;
 }
 
 /* Method, target, headers (repeats in order), peer and scheme. */
-static int forge_translate(request_rec *r, forge_req *req)
+static int forge_translate(request_rec *r, forge_req *req, forge_framing *fr)
 {
     const char *uri = r->unparsed_uri, *q, *ip = r->useragent_ip;
     const char *scheme = ap_http_scheme(r);
-    forge_hdr_walk w = {req, FORGE_OK};
     char peer[128];
-    int port;
+    int port, rc;
 
     forge_req_set_method(req, r->method, strlen(r->method));
     if (uri && uri[0] == '/') {
@@ -173,11 +212,11 @@ static int forge_translate(request_rec *r, forge_req *req)
                              query ? strlen(query) : 0);
     }
 
-    apr_table_do(forge_add_header, &w, r->headers_in, NULL);
-    if (w.rc != FORGE_OK) {
+    rc = forge_copy_headers(r, req, fr);
+    if (rc != FORGE_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "mod_forge: request headers refused: %s",
-                      forge_strerror(w.rc));
+                      forge_strerror(rc));
         return HTTP_BAD_REQUEST;
     }
 
@@ -205,10 +244,10 @@ static int forge_translate(request_rec *r, forge_req *req)
  * rather than reading the rest. The body is malloc'd: Forge borrows it only
  * until dispatch returns (it copies what a handler keeps).
  */
-static int forge_read_body(request_rec *r, forge_req *req, char **bodyp)
+static int forge_read_body(request_rec *r, forge_req *req,
+                           const forge_framing *fr, char **bodyp)
 {
-    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    const char *te = fr->transfer_encoding, *cl = fr->content_length;
     apr_off_t length = 0;
     size_t limit, size = 0, cap;
     apr_bucket_brigade *bb;
@@ -321,27 +360,90 @@ static int forge_client_gone(request_rec *r)
 /* Wait for a wake. 1 when woken, 0 when the client went away instead. */
 static int forge_wait(forge_ap_ctx *ctx)
 {
+    forge_ap_waiter *w = ctx->waiter;
     int woken;
 
-    pthread_mutex_lock(&ctx->mu);
+    pthread_mutex_lock(&w->mu);
     while (!ctx->woken) {
         struct timespec until;
 
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += FORGE_WAIT_TICK_SEC;
-        if (pthread_cond_timedwait(&ctx->cv, &ctx->mu, &until) == ETIMEDOUT &&
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT &&
             !ctx->woken) {
-            pthread_mutex_unlock(&ctx->mu);
+            pthread_mutex_unlock(&w->mu);
             if (forge_client_gone(ctx->r)) {
                 return 0;
             }
-            pthread_mutex_lock(&ctx->mu);
+            pthread_mutex_lock(&w->mu);
         }
     }
     woken = ctx->woken;
     ctx->woken = 0;
-    pthread_mutex_unlock(&ctx->mu);
+    pthread_mutex_unlock(&w->mu);
     return woken;
+}
+
+/* ---- the thread's waiter ---- */
+
+static pthread_key_t forge_waiter_key;
+
+static void forge_waiter_free(void *data)
+{
+    forge_ap_waiter *w = data;
+
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+/*
+ * The key goes with the child's pool, after the MPM has joined its worker
+ * threads (their waiters were freed as they exited): no destructor of this
+ * module can run once the module is unloaded.
+ */
+static apr_status_t forge_waiters_fini(void *data)
+{
+    pthread_key_delete(forge_waiter_key);
+    return APR_SUCCESS;
+}
+
+int forge_ap_waiters_init(apr_pool_t *pchild)
+{
+    int rc = pthread_key_create(&forge_waiter_key, forge_waiter_free);
+
+    if (rc == 0) {
+        apr_pool_cleanup_register(pchild, NULL, forge_waiters_fini,
+                                  apr_pool_cleanup_null);
+    }
+    return rc;
+}
+
+forge_ap_waiter *forge_ap_waiter_get(void)
+{
+    forge_ap_waiter *w = pthread_getspecific(forge_waiter_key);
+
+    if (w) {
+        return w;
+    }
+    w = malloc(sizeof(*w));
+    if (!w) {
+        return NULL;
+    }
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        free(w);
+        return NULL;
+    }
+    if (pthread_cond_init(&w->cv, NULL) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return NULL;
+    }
+    if (pthread_setspecific(forge_waiter_key, w) != 0) {
+        forge_waiter_free(w);
+        return NULL;
+    }
+    return w;
 }
 
 /* ---- the handler ---- */
@@ -357,28 +459,28 @@ static forge_host *forge_host_of(request_rec *r)
 static int forge_serve(request_rec *r, forge_host *host)
 {
     forge_ap_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
-    forge_req *req;
+    forge_framing fr = {NULL, NULL};
+    forge_req *req = NULL;
     char *body = NULL;
     int rc, status;
 
     ctx->r = r;
-    pthread_mutex_init(&ctx->mu, NULL);
-    pthread_cond_init(&ctx->cv, NULL);
-
-    req = forge_req_new(host, ctx);
+    ctx->waiter = forge_ap_waiter_get();
+    if (ctx->waiter) {
+        req = forge_req_new(host, ctx);
+    }
     if (!req) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "mod_forge: out of memory for a request");
-        status = HTTP_SERVICE_UNAVAILABLE;
-        goto done;
+        return HTTP_SERVICE_UNAVAILABLE;
     }
-    status = forge_translate(r, req);
+    status = forge_translate(r, req, &fr);
     if (status == OK) {
-        status = forge_read_body(r, req, &body);
+        status = forge_read_body(r, req, &fr, &body);
     }
     if (status != OK) {
         forge_req_release(req);
-        goto done;
+        return status;
     }
 
     rc = forge_req_dispatch(req);
@@ -401,9 +503,6 @@ static int forge_serve(request_rec *r, forge_host *host)
                       "mod_forge: the request completed without a response");
         status = HTTP_INTERNAL_SERVER_ERROR;
     }
-done:
-    pthread_cond_destroy(&ctx->cv);
-    pthread_mutex_destroy(&ctx->mu);
     return status;
 }
 

@@ -373,6 +373,12 @@ static void forge_child_init(apr_pool_t *pchild, server_rec *s)
     if (!sc->host) {
         return;
     }
+    rc = forge_ap_waiters_init(pchild);
+    if (rc != 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rc, s,
+                     "mod_forge: no thread-specific key for request waiters");
+        exit(APEXIT_CHILDSICK);
+    }
     if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS ||
         limit < 1) {
         limit = 1;

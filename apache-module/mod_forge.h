@@ -50,15 +50,27 @@ typedef struct {
 } forge_dir_conf;
 
 /*
+ * What a request thread sleeps on while Forge finishes a response on another
+ * thread: one per Apache thread that ever serves a Forge request, made on
+ * first use and freed when the thread exits (thread-specific data). Only
+ * its own thread waits on `cv`, so a signal reaches the right waiter; a
+ * nested request on the same thread (a subrequest made by a filter while an
+ * outer Forge response passes) shares it, and each checks its own `woken`.
+ */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} forge_ap_waiter;
+
+/*
  * One request in flight: the `hreq` Forge passes back to the ops. Lives in
- * r->pool. Only `mu`, `cv` and `woken` are touched by other threads (by
+ * r->pool. Only `woken` (under waiter->mu) is touched by other threads (by
  * wake); everything else belongs to the request's Apache thread.
  */
 typedef struct {
     request_rec *r;
     apr_bucket_brigade *bb;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    forge_ap_waiter *waiter; /* the request thread's */
     int woken;
     int head_sent;
     int last_sent;
@@ -73,6 +85,13 @@ int forge_ap_send_head(void *hreq, int status, const forge_header *headers,
 int forge_ap_send_body(void *hreq, const void *data, size_t len,
                        unsigned flags);
 void forge_ap_wake(void *hreq);
+
+/*
+ * The calling thread's waiter (NULL when out of memory). The key is made in
+ * child_init (forge_ap_waiters_init, 0 or an errno) before any request.
+ */
+int forge_ap_waiters_init(apr_pool_t *pchild);
+forge_ap_waiter *forge_ap_waiter_get(void);
 
 /* Hooks of forge_request.c. */
 int forge_ap_pre_translate_name(request_rec *r);
