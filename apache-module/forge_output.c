@@ -27,8 +27,10 @@
 
 APLOG_USE_MODULE(forge);
 
+/* `h` is named `lit` (an ASCII letter first); length and first letter first */
 #define FORGE_IS(h, lit)                                                       \
     ((h)->name.n == sizeof(lit) - 1 &&                                         \
+     ((h)->name.p[0] | 0x20) == (lit[0] | 0x20) &&                             \
      strncasecmp((h)->name.p, lit, sizeof(lit) - 1) == 0)
 
 /*
