@@ -62,9 +62,9 @@ static void run(const char *alg, const char *sign_key, size_t sign_len, json_t *
         exit(1);
     }
     long t = (long)time(NULL);
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "sub", "bench", "iss", "forge-example",
-                               "aud", "forge-api", "iat", (json_int_t)t, "exp",
-                               (json_int_t)(t + 3600));
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:I, s:I}", "sub", "bench", "iss", "forge-example", "aud",
+                  "forge-api", "iat", (json_int_t)t, "exp", (json_int_t)(t + 3600));
     char *tok = forge_jwt_sign(alg, sign_key, sign_len, "k1", claims, &err);
     json_decref(claims);
     if (!tok) {
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
               {"ES256", "EC", "P-256", 0, 1000},
               {"EdDSA", "ED25519", NULL, 0, 1000}};
     for (size_t i = 0; i < sizeof(pk) / sizeof(pk[0]); i++) {
-        EVP_PKEY *k = pk[i].bits ? EVP_PKEY_Q_keygen(NULL, NULL, pk[i].type, pk[i].bits)
+        EVP_PKEY *k = pk[i].bits    ? EVP_PKEY_Q_keygen(NULL, NULL, pk[i].type, pk[i].bits)
                       : pk[i].param ? EVP_PKEY_Q_keygen(NULL, NULL, pk[i].type, pk[i].param)
                                     : EVP_PKEY_Q_keygen(NULL, NULL, pk[i].type);
         char *priv = pem_of(k, 1), *pub = pem_of(k, 0);
