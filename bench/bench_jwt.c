@@ -6,7 +6,7 @@
  * per-verify time, and the allocation calls of one verify (the claims the
  * verifier hands back included; the caller frees them).
  *
- * Usage: build/bench/bench_jwt [batches]   (default 15)
+ * Usage: build/bench/bench_jwt [batches [ALG]]   (default 15 batches, every algorithm)
  */
 #include "../tests/unit/alloc_count.h"
 
@@ -47,9 +47,15 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static const char *only;
+
 static void run(const char *alg, const char *sign_key, size_t sign_len, json_t *keyent, int batches,
                 int per_batch)
 {
+    if (only && strcmp(only, alg) != 0) {
+        json_decref(keyent);
+        return;
+    }
     forge_error err;
     forge_error_clear(&err);
     json_t *d = json_pack("{s:s, s:[s], s:[o], s:s, s:s, s:[s]}", "name", "bench", "algorithms",
@@ -110,6 +116,7 @@ int main(int argc, char **argv)
     int batches = argc > 1 ? atoi(argv[1]) : 15;
     if (batches < 1)
         batches = 15;
+    only = argc > 2 ? argv[2] : NULL;
     static const char secret[] = "0123456789abcdef0123456789abcdef-bench";
     run("HS256", secret, strlen(secret), json_pack("{s:s, s:s}", "kid", "k1", "secret", secret),
         batches, 20000);
