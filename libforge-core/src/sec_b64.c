@@ -6,33 +6,47 @@
  */
 #include "sec_impl.h"
 
+#include <pthread.h>
+#include <string.h>
+
 static const char url_abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static const char std_abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int val(unsigned char c, bool url)
+/* Value of each byte in the two alphabets, -1 outside; built from the alphabets once. */
+static signed char url_val[256], std_val[256];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void build_tables(void)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == (url ? '-' : '+'))
-        return 62;
-    if (c == (url ? '_' : '/'))
-        return 63;
-    return -1;
+    memset(url_val, -1, sizeof(url_val));
+    memset(std_val, -1, sizeof(std_val));
+    for (int i = 0; i < 64; i++) {
+        url_val[(unsigned char)url_abc[i]] = (signed char)i;
+        std_val[(unsigned char)std_abc[i]] = (signed char)i;
+    }
 }
 
 static long decode(const char *in, size_t n, unsigned char *out, bool url)
 {
     if (n % 4 == 1)
         return -1;
-    size_t o = 0;
+    pthread_once(&tables_once, build_tables);
+    const signed char *t = url ? url_val : std_val;
+    size_t o = 0, i = 0;
+    for (; i + 4 <= n; i += 4) { /* whole quanta: 24 bits, 3 bytes */
+        int a = t[(unsigned char)in[i]], b = t[(unsigned char)in[i + 1]],
+            c = t[(unsigned char)in[i + 2]], d = t[(unsigned char)in[i + 3]];
+        if ((a | b | c | d) < 0)
+            return -1;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
+    }
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = val((unsigned char)in[i], url);
+    for (; i < n; i++) {
+        int v = t[(unsigned char)in[i]];
         if (v < 0)
             return -1;
         acc = (acc << 6) | (uint32_t)v;

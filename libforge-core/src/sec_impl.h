@@ -59,7 +59,9 @@ typedef struct forge__sec_key {
     forge__sec_kty kty;
     unsigned char *secret; /* SEC_KTY_OCT */
     size_t secret_len;
-    EVP_PKEY *pkey; /* the others */
+    EVP_PKEY *pkey;  /* the others */
+    uint64_t serial; /* set by forge__sec_keyset_add, unique per process: names the key in
+                        the per-thread prepared contexts (sec_jwt_ctx.c) */
 } forge__sec_key;
 
 typedef struct forge__sec_keyset {
@@ -117,6 +119,11 @@ struct forge_jwt_verifier {
 
 /* The current key set with a reference (drop with forge__sec_keyset_unref). */
 forge__sec_keyset *forge__jwt_keys(forge_jwt_verifier *v);
+/* sec_jwt_ctx.c: the digest of an algorithm (fetched once; NULL for EdDSA), and a JWS
+ * signature check with contexts prepared once per thread and key. Thread-safe. */
+const EVP_MD *forge__sec_alg_md(int alg);
+bool forge__jwt_check_sig(const forge__sec_key *k, int alg, const char *input, size_t n,
+                          const unsigned char *sig, size_t siglen);
 /* Replace the key set (the verifier takes ks's reference). */
 void forge__jwt_set_keys(forge_jwt_verifier *v, forge__sec_keyset *ks);
 

@@ -92,7 +92,9 @@ int forge__sec_keyset_add(forge__sec_keyset *ks, forge__sec_key *k)
         key_clear(k);
         return FORGE_ENOMEM;
     }
+    static atomic_uint_fast64_t serials;
     ks->v = v;
+    k->serial = atomic_fetch_add(&serials, 1) + 1;
     ks->v[ks->n++] = *k;
     memset(k, 0, sizeof(*k));
     return FORGE_OK;

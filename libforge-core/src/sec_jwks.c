@@ -8,37 +8,13 @@
  * yields no usable key keeps the previous set.
  */
 #include "sec_impl.h"
+#include "http_client.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define JWKS_MAX_BYTES (1024 * 1024)
-
-typedef struct body {
-    char *p;
-    size_t n;
-    bool over;
-} body;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    body *b = ud;
-    size_t add = size * nmemb;
-    if (b->n + add > JWKS_MAX_BYTES) {
-        b->over = true;
-        return 0;
-    }
-    char *np = realloc(b->p, b->n + add + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->n, ptr, add);
-    b->p = np;
-    b->n += add;
-    b->p[b->n] = '\0';
-    return add;
-}
 
 static int64_t now_ms(void)
 {
@@ -47,52 +23,39 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int forge__jwks_fetch_now(forge_jwt_verifier *v, forge_error *err)
 {
-    pthread_once(&curl_once, curl_init);
     atomic_store(&v->jwks_last_ms, now_ms());
-    CURL *c = curl_easy_init();
-    if (!c)
-        return forge_error_set(err, FORGE_ENOMEM, "jwks: curl_easy_init failed");
-    body b = {0};
-    long status = 0;
-    curl_easy_setopt(c, CURLOPT_URL, v->jwks_url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    int rc = FORGE_OK;
-    if (cc != CURLE_OK || status != 200) {
-        rc = forge_error_set(err, FORGE_EIO, "jwks %s: %s (HTTP %ld)", v->jwks_url,
-                             b.over ? "document over 1 MiB" : curl_easy_strerror(cc), status);
-    } else {
-        json_error_t je;
-        json_t *doc = json_loadb(b.p ? b.p : "", b.n, JSON_REJECT_DUPLICATES, &je);
-        forge__sec_keyset *ks = forge__sec_keyset_new();
-        if (!doc || !ks)
-            rc = forge_error_set(err, FORGE_EPARSE, "jwks %s: invalid JSON", v->jwks_url);
-        else if ((rc = forge__sec_keyset_add_jwk(ks, doc, v->jwks_url, err)) == 0 && ks->n == 0)
-            rc = forge_error_set(err, FORGE_ENOENT, "jwks %s: no usable signing key", v->jwks_url);
-        if (rc == 0) {
-            forge__jwt_set_keys(v, ks);
-            ks = NULL;
-        }
-        forge__sec_keyset_unref(ks);
-        json_decref(doc);
+    const forge__http_req rq = {.url = v->jwks_url,
+                                .timeout_ms = 5000,
+                                .connect_timeout_ms = 2000,
+                                .max_response = JWKS_MAX_BYTES};
+    forge__http_res rs;
+    int rc = forge__http_fetch(&rq, &rs, err);
+    if (rc < 0 && err) {
+        char why[FORGE_ERROR_MSG_MAX];
+        snprintf(why, sizeof(why), "%s", err->message);
+        forge_error_set(err, rc, "jwks %s: %s", v->jwks_url, why);
+    } else if (rc == 0 && rs.status != 200)
+        rc = forge_error_set(err, FORGE_EIO, "jwks %s: HTTP %ld", v->jwks_url, rs.status);
+    if (rc < 0) {
+        forge__http_res_free(&rs);
+        return rc;
     }
-    free(b.p);
+    json_error_t je;
+    json_t *doc = json_loadb(rs.body ? rs.body : "", rs.len, JSON_REJECT_DUPLICATES, &je);
+    forge__sec_keyset *ks = forge__sec_keyset_new();
+    if (!doc || !ks)
+        rc = forge_error_set(err, FORGE_EPARSE, "jwks %s: invalid JSON", v->jwks_url);
+    else if ((rc = forge__sec_keyset_add_jwk(ks, doc, v->jwks_url, err)) == 0 && ks->n == 0)
+        rc = forge_error_set(err, FORGE_ENOENT, "jwks %s: no usable signing key", v->jwks_url);
+    if (rc == 0) {
+        forge__jwt_set_keys(v, ks);
+        ks = NULL;
+    }
+    forge__sec_keyset_unref(ks);
+    json_decref(doc);
+    forge__http_res_free(&rs);
     return rc;
 }
 

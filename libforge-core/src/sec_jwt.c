@@ -24,37 +24,9 @@
 
 #define DEFAULT_MAX_TOKEN 8192
 #define MAX_TOKEN_CEILING (64 * 1024)
-
-static EVP_MD *mds[3]; /* SHA-256, SHA-384, SHA-512, fetched once */
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-
-static void fetch_mds(void)
-{
-    mds[0] = EVP_MD_fetch(NULL, "SHA256", NULL);
-    mds[1] = EVP_MD_fetch(NULL, "SHA384", NULL);
-    mds[2] = EVP_MD_fetch(NULL, "SHA512", NULL);
-}
-
-static const EVP_MD *alg_md(int alg)
-{
-    pthread_once(&md_once, fetch_mds);
-    switch (alg) {
-    case SEC_HS256:
-    case SEC_RS256:
-    case SEC_PS256:
-    case SEC_ES256:
-        return mds[0];
-    case SEC_HS384:
-    case SEC_RS384:
-    case SEC_PS384:
-    case SEC_ES384:
-        return mds[1];
-    case SEC_EDDSA:
-        return NULL;
-    default:
-        return mds[2];
-    }
-}
+#define HEADER_CACHE_N    4
+#define HEADER_CACHE_TEXT 256
+#define HEADER_CACHE_KID  (HEADER_CACHE_TEXT * 3 / 4) /* any kid of a kept header fits */
 
 /* ---- the verifier ---- */
 
@@ -379,61 +351,46 @@ static size_t ec_coord_len(int alg)
     return alg == SEC_ES256 ? 32 : 48;
 }
 
-/* JOSE r||s to DER. Returns a malloc'd buffer (OPENSSL_free) or NULL. */
-static unsigned char *ecdsa_raw_to_der(const unsigned char *sig, size_t clen, int *der_len)
+/* One DER INTEGER from a big-endian unsigned number: minimal, with a leading 0 when the
+ * top bit is set. Writes at most n + 3 bytes. */
+static size_t der_uint(const unsigned char *p, size_t n, unsigned char *out)
 {
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, (int)clen, NULL), *s = BN_bin2bn(sig + clen, (int)clen, NULL);
-    unsigned char *der = NULL;
-    if (es && r && s && ECDSA_SIG_set0(es, r, s) == 1) {
-        r = s = NULL;
-        *der_len = i2d_ECDSA_SIG(es, &der);
-        if (*der_len <= 0)
-            der = NULL;
+    while (n > 1 && p[0] == 0) {
+        p++;
+        n--;
     }
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    return der;
+    size_t pad = (p[0] & 0x80) ? 1 : 0;
+    out[0] = 0x02;
+    out[1] = (unsigned char)(n + pad);
+    out[2] = 0;
+    memcpy(out + 2 + pad, p, n);
+    return 2 + pad + n;
+}
+
+/* JOSE r||s (clen bytes each, clen <= 48) as the DER ECDSA-Sig-Value OpenSSL verifies, in
+ * out (at least 2 * clen + 8 bytes). Hand-written (ADR 0104): every length fits the
+ * short form, and it saves the BIGNUM and ECDSA_SIG allocations of i2d_ECDSA_SIG. */
+static size_t ecdsa_raw_to_der(const unsigned char *sig, size_t clen, unsigned char *out)
+{
+    size_t n = der_uint(sig, clen, out + 2);
+    n += der_uint(sig + clen, clen, out + 2 + n);
+    out[0] = 0x30;
+    out[1] = (unsigned char)n;
+    return n + 2;
 }
 
 static bool verify_sig(const forge__sec_key *k, int alg, const char *input, size_t n,
                        const unsigned char *sig, size_t siglen)
 {
-    const EVP_MD *md = alg_md(alg);
-    if (k->kty == SEC_KTY_OCT) {
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int maclen = 0;
-        if (!HMAC(md, k->secret, (int)k->secret_len, (const unsigned char *)input, n, mac, &maclen))
-            return false;
-        bool ok = siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
-        OPENSSL_cleanse(mac, sizeof(mac));
-        return ok;
-    }
-    unsigned char *der = NULL;
-    int der_len = 0;
+    unsigned char der[2 * 48 + 8];
     if (k->kty == SEC_KTY_EC256 || k->kty == SEC_KTY_EC384) {
         size_t cl = ec_coord_len(alg);
-        if (siglen != 2 * cl || !(der = ecdsa_raw_to_der(sig, cl, &der_len)))
+        if (siglen != 2 * cl)
             return false;
+        siglen = ecdsa_raw_to_der(sig, cl, der);
         sig = der;
-        siglen = (size_t)der_len;
     }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_PKEY_CTX *pctx = NULL;
-    bool ok = ctx && EVP_DigestVerifyInit(ctx, &pctx, md, NULL, k->pkey) == 1;
-    if (ok && k->kty == SEC_KTY_RSA) {
-        bool pss = alg == SEC_PS256 || alg == SEC_PS384 || alg == SEC_PS512;
-        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) ==
-             1;
-        if (ok && pss)
-            ok = EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
-                 EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) == 1;
-    }
-    ok = ok && EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)input, n) == 1;
-    EVP_MD_CTX_free(ctx);
-    OPENSSL_free(der);
-    return ok;
+    return forge__jwt_check_sig(k, alg, input, n, sig, siglen);
 }
 
 /* ---- verification ---- */
@@ -449,6 +406,61 @@ static json_t *decode_json(const char *p, size_t n, unsigned char *scratch)
         return NULL;
     }
     return j;
+}
+
+/* What verification needs of a JOSE header. */
+typedef struct jose_header {
+    size_t n;                    /* length of the base64url text in b64 (0: empty entry) */
+    char b64[HEADER_CACHE_TEXT]; /* the header as it appeared in the token */
+    int alg;                     /* forge__sec_alg_parse of "alg": -1 if absent or unknown */
+    bool crit, has_kid, kid_bad; /* "crit" present; "kid" a string; "kid" not a string */
+    const char *kid;             /* has_kid: up to its first NUL, as strcmp sees it */
+    char kidbuf[HEADER_CACHE_KID + 1];
+} jose_header;
+
+/* Headers recently parsed by this thread, by their exact base64url text (ADR 0104): an
+ * issuer's tokens share one header, so it is parsed once, not per request. Only headers
+ * that decoded to a JSON object are kept, and the entry holds what that parse said, so a
+ * hit answers exactly as parsing again would. No heap, nothing to free. */
+static _Thread_local jose_header header_cache[HEADER_CACHE_N];
+static _Thread_local unsigned header_next;
+static _Thread_local jose_header header_tmp; /* a header too long to keep */
+
+/* The header of a token; NULL if it is not base64url of a JSON object. A header too long to
+ * keep is parsed into *hold, which the caller releases after the last use of kid. */
+static const jose_header *header_of(const char *p, size_t n, unsigned char *scratch, json_t **hold)
+{
+    bool keep = n < HEADER_CACHE_TEXT;
+    for (size_t i = 0; keep && i < HEADER_CACHE_N; i++)
+        if (header_cache[i].n == n && memcmp(header_cache[i].b64, p, n) == 0)
+            return &header_cache[i];
+    json_t *j = decode_json(p, n, scratch);
+    if (!j)
+        return NULL;
+    const json_t *kid = json_object_get(j, "kid");
+    const char *ks = json_string_value(kid);
+    jose_header *h = keep ? &header_cache[header_next++ % HEADER_CACHE_N] : &header_tmp;
+    h->n = 0;
+    h->alg = forge__sec_alg_parse(json_string_value(json_object_get(j, "alg")));
+    h->crit = json_object_get(j, "crit") != NULL;
+    h->has_kid = ks != NULL;
+    h->kid_bad = kid && !ks;
+    h->kid = NULL;
+    if (!keep) {
+        h->kid = ks;
+        *hold = j;
+        return h;
+    }
+    if (ks) { /* the decoded header is at most HEADER_CACHE_KID bytes: the kid fits */
+        size_t kl = strnlen(ks, HEADER_CACHE_KID);
+        memcpy(h->kidbuf, ks, kl);
+        h->kidbuf[kl] = '\0';
+        h->kid = h->kidbuf;
+    }
+    json_decref(j);
+    memcpy(h->b64, p, n);
+    h->n = n;
+    return h;
 }
 
 static bool is_num(const json_t *v)
@@ -515,27 +527,27 @@ int forge_jwt_verify(forge_jwt_verifier *v, const char *tok, size_t len, int64_t
     if (!scratch)
         return forge_error_set(err, FORGE_ENOMEM, "out of memory");
     int rc = FORGE_OK;
-    json_t *hdr = decode_json(tok, (size_t)(d1 - tok), scratch);
+    json_t *hold = NULL;
+    const jose_header *h = header_of(tok, (size_t)(d1 - tok), scratch, &hold);
     forge__sec_keyset *ks = NULL;
-    if (!hdr) {
+    if (!h) {
         rc = forge_error_set(err, FORGE_EPARSE, "malformed header (base64url or JSON)");
         goto out;
     }
-    const json_t *algv = json_object_get(hdr, "alg"), *kidv = json_object_get(hdr, "kid");
-    int alg = forge__sec_alg_parse(json_string_value(algv));
+    int alg = h->alg;
     if (alg < 0 || !(v->algs & (1u << alg))) {
         rc = forge_error_set(err, FORGE_EACCES, "algorithm not allowed");
         goto out;
     }
-    if (json_object_get(hdr, "crit")) {
+    if (h->crit) {
         rc = forge_error_set(err, FORGE_EPARSE, "unsupported crit header");
         goto out;
     }
-    if (kidv && !json_is_string(kidv)) {
+    if (h->kid_bad) {
         rc = forge_error_set(err, FORGE_EPARSE, "malformed kid");
         goto out;
     }
-    const char *kid = json_string_value(kidv);
+    const char *kid = h->has_kid ? h->kid : NULL;
     long siglen = forge__b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - tok), scratch);
     if (siglen <= 0) {
         rc = forge_error_set(err, FORGE_EPARSE, "malformed signature encoding");
@@ -576,7 +588,7 @@ int forge_jwt_verify(forge_jwt_verifier *v, const char *tok, size_t len, int64_t
         *claims = c;
 out:
     forge__sec_keyset_unref(ks);
-    json_decref(hdr);
+    json_decref(hold);
     if (scratch != stack)
         free(scratch);
     return rc;
@@ -587,7 +599,7 @@ out:
 static unsigned char *sign_bytes(int alg, const void *key, size_t key_len, const char *input,
                                  size_t n, size_t *out_len, forge_error *err)
 {
-    const EVP_MD *md = alg_md(alg);
+    const EVP_MD *md = forge__sec_alg_md(alg);
     if (forge__sec_alg_kty(alg) == SEC_KTY_OCT) {
         unsigned char *mac = malloc(EVP_MAX_MD_SIZE);
         unsigned int ml = 0;

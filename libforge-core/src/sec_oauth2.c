@@ -16,8 +16,8 @@
  * allowed (the middleware defers introspecting policies to the pool).
  */
 #include "sec_impl.h"
+#include "http_client.h"
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -39,32 +39,7 @@ static int64_t now_ms(void)
 typedef struct buf {
     char *p;
     size_t n;
-    bool over;
 } buf;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    buf *b = ud;
-    size_t add = size * nmemb;
-    if (b->n + add > BODY_MAX) {
-        b->over = true;
-        return 0;
-    }
-    char *np = realloc(b->p, b->n + add + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->n, ptr, add);
-    b->p = np;
-    b->n += add;
-    b->p[b->n] = '\0';
-    return add;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 typedef struct endpoint {
     char *url, *client_id, *client_secret;
@@ -73,9 +48,9 @@ typedef struct endpoint {
 } endpoint;
 
 /* Append "&name=urlencoded(value)" to a form. */
-static bool form_add(CURL *c, buf *f, const char *name, const char *value)
+static bool form_add(buf *f, const char *name, const char *value)
 {
-    char *e = curl_easy_escape(c, value, 0);
+    char *e = forge__http_escape(value);
     if (!e)
         return false;
     size_t need = strlen(name) + strlen(e) + 3;
@@ -85,8 +60,31 @@ static bool form_add(CURL *c, buf *f, const char *name, const char *value)
         f->n += (size_t)sprintf(f->p + f->n, "%s%s=%s", f->n ? "&" : "", name, e);
     }
     OPENSSL_cleanse(e, strlen(e));
-    curl_free(e);
+    free(e);
     return np != NULL;
+}
+
+/* "Authorization: Basic base64(urlencode(id):urlencode(secret))" (RFC 6749 2.3.1); malloc'd. */
+static char *basic_auth(const endpoint *ep)
+{
+    char *id = forge__http_escape(ep->client_id);
+    char *sec = forge__http_escape(ep->client_secret);
+    size_t n = id && sec ? strlen(id) + strlen(sec) + 1 : 0;
+    char *plain = n ? malloc(n + 1) : NULL;
+    char *auth = plain ? malloc(21 + 4 * ((n + 2) / 3) + 1) : NULL;
+    if (auth) {
+        sprintf(plain, "%s:%s", id, sec);
+        size_t o = (size_t)sprintf(auth, "Authorization: Basic ");
+        forge__b64_encode((unsigned char *)plain, n, auth + o);
+    }
+    if (plain)
+        OPENSSL_cleanse(plain, n);
+    if (sec)
+        OPENSSL_cleanse(sec, strlen(sec));
+    free(plain);
+    free(id);
+    free(sec);
+    return auth;
 }
 
 /*
@@ -97,80 +95,47 @@ static bool form_add(CURL *c, buf *f, const char *name, const char *value)
 static int post_form(const endpoint *ep, const char *const *fields, json_t **out, const char *what,
                      forge_error *err)
 {
-    pthread_once(&curl_once, curl_init);
     *out = NULL;
-    CURL *c = curl_easy_init();
-    if (!c)
-        return forge_error_set(err, FORGE_ENOMEM, "%s: curl_easy_init failed", what);
-    buf form = {0}, body = {0};
+    buf form = {0};
     bool ok = true;
     for (size_t i = 0; fields[i]; i += 2)
-        ok = ok && form_add(c, &form, fields[i], fields[i + 1]);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+        ok = ok && form_add(&form, fields[i], fields[i + 1]);
     char *auth = NULL;
-    if (ep->secret_in_body) {
-        ok = ok && form_add(c, &form, "client_id", ep->client_id) &&
-             form_add(c, &form, "client_secret", ep->client_secret);
-    } else { /* RFC 6749 2.3.1: form-encode id and secret, then Basic */
-        char *id = curl_easy_escape(c, ep->client_id, 0);
-        char *sec = curl_easy_escape(c, ep->client_secret, 0);
-        size_t n = id && sec ? strlen(id) + strlen(sec) + 1 : 0;
-        char *plain = n ? malloc(n + 1) : NULL;
-        auth = plain ? malloc(21 + 4 * ((n + 2) / 3) + 1) : NULL;
-        if (auth) {
-            sprintf(plain, "%s:%s", id, sec);
-            size_t o = (size_t)sprintf(auth, "Authorization: Basic ");
-            forge__b64_encode((unsigned char *)plain, n, auth + o);
-            hdrs = curl_slist_append(hdrs, auth);
-        }
-        ok = ok && auth;
-        if (plain)
-            OPENSSL_cleanse(plain, n);
-        free(plain);
-        if (sec)
-            OPENSSL_cleanse(sec, strlen(sec));
-        curl_free(id);
-        curl_free(sec);
-    }
-    if (!ok || !hdrs || !form.p) {
-        curl_slist_free_all(hdrs);
-        curl_easy_cleanup(c);
+    if (ep->secret_in_body)
+        ok = ok && form_add(&form, "client_id", ep->client_id) &&
+             form_add(&form, "client_secret", ep->client_secret);
+    else
+        ok = ok && (auth = basic_auth(ep)) != NULL;
+    if (!ok || !form.p) {
+        if (form.p)
+            OPENSSL_cleanse(form.p, form.n);
         free(form.p);
         free(auth);
         return forge_error_set(err, FORGE_ENOMEM, "%s: out of memory", what);
     }
-    long status = 0;
-    curl_easy_setopt(c, CURLOPT_URL, ep->url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, form.p);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)form.n);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ep->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ep->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    const char *headers[] = {"Accept: application/json", auth, NULL};
+    const forge__http_req rq = {.url = ep->url,
+                                .body = form.p,
+                                .body_len = form.n,
+                                .headers = headers,
+                                .timeout_ms = ep->timeout_ms,
+                                .max_response = BODY_MAX};
+    forge__http_res rs;
+    forge_error herr;
+    forge_error_clear(&herr);
+    int rc = forge__http_fetch(&rq, &rs, &herr);
     OPENSSL_cleanse(form.p, form.n);
     free(form.p);
     if (auth)
         OPENSSL_cleanse(auth, strlen(auth));
     free(auth);
-    int rc = FORGE_OK;
-    if (cc != CURLE_OK) {
-        rc = forge_error_set(err, cc == CURLE_OPERATION_TIMEDOUT ? FORGE_ETIMEDOUT : FORGE_EIO,
-                             "%s %.200s: %s", what, ep->url,
-                             body.over ? "response over 256 KiB" : curl_easy_strerror(cc));
-    } else if (status != 200) {
-        rc = forge_error_set(err, FORGE_EIO, "%s %.200s: HTTP %ld", what, ep->url, status);
+    if (rc < 0) {
+        rc = forge_error_set(err, rc, "%s %.200s: %s", what, ep->url, herr.message);
+    } else if (rs.status != 200) {
+        rc = forge_error_set(err, FORGE_EIO, "%s %.200s: HTTP %ld", what, ep->url, rs.status);
     } else {
         json_error_t je;
-        json_t *j = json_loadb(body.p ? body.p : "", body.n, JSON_REJECT_DUPLICATES, &je);
+        json_t *j = json_loadb(rs.body ? rs.body : "", rs.len, JSON_REJECT_DUPLICATES, &je);
         if (!json_is_object(j)) {
             json_decref(j);
             rc = forge_error_set(err, FORGE_EPARSE, "%s %.200s: the response is not a JSON object",
@@ -179,9 +144,7 @@ static int post_form(const endpoint *ep, const char *const *fields, json_t **out
             *out = j;
         }
     }
-    if (body.p)
-        OPENSSL_cleanse(body.p, body.n);
-    free(body.p);
+    forge__http_res_free(&rs);
     return rc;
 }
 

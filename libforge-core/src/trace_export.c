@@ -6,23 +6,11 @@
  * request.
  */
 #include "trace_impl.h"
+#include "http_client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef FORGE_HAVE_CURL
-#include <curl/curl.h>
-#endif
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init(void)
-{
-#ifdef FORGE_HAVE_CURL
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-#endif
-}
 
 void forge__trace_push(struct forge__tracer *t, const struct forge_span *s)
 {
@@ -91,47 +79,21 @@ char *forge__otlp_json(const struct forge__tracer *t, const struct forge_span *s
 
 /* ---- posting ---- */
 
-static size_t discard(char *p, size_t size, size_t n, void *u)
-{
-    return size * n;
-}
-
 /* 0 when the collector took the batch. */
-static int post(const struct forge__tracer *t, const char *body, char *why, size_t cap)
+static int post(const struct forge__tracer *t, const char *body, forge_error *err)
 {
-#ifdef FORGE_HAVE_CURL
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(why, cap, "curl_easy_init failed");
-        return FORGE_ENOMEM;
-    }
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, t->url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        snprintf(why, cap, "%s", curl_easy_strerror(rc));
-        return FORGE_EIO;
-    }
-    if (code < 200 || code > 299) {
-        snprintf(why, cap, "collector answered HTTP %ld", code);
-        return FORGE_EIO;
-    }
-    return FORGE_OK;
-#else
-    (void)t;
-    (void)body;
-    snprintf(why, cap, "Forge was built without libcurl");
-    return FORGE_ENOSYS;
-#endif
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    const forge__http_req rq = {.url = t->url,
+                                .body = body,
+                                .body_len = strlen(body),
+                                .headers = headers,
+                                .timeout_ms = t->timeout_ms};
+    forge__http_res rs;
+    int rc = forge__http_fetch(&rq, &rs, err);
+    forge__http_res_free(&rs);
+    if (rc == FORGE_OK && (rs.status < 200 || rs.status > 299))
+        rc = forge_error_set(err, FORGE_EIO, "collector answered HTTP %ld", rs.status);
+    return rc;
 }
 
 typedef struct batch {
@@ -143,16 +105,17 @@ typedef struct batch {
 static void export_batch(batch *b)
 {
     struct forge__tracer *t = b->t;
-    char why[160] = "";
+    forge_error err;
+    forge_error_clear(&err);
     char *body = forge__otlp_json(t, b->spans, b->n);
-    int rc = body ? post(t, body, why, sizeof(why)) : FORGE_ENOMEM;
+    int rc = body ? post(t, body, &err) : FORGE_ENOMEM;
     free(body);
     if (rc == FORGE_OK) {
         forge_counter_add(t->exported, (double)b->n);
     } else {
         forge_counter_add(t->failed, (double)b->n);
         forge_logf(t->app->log, FORGE_LOG_WARN, NULL, "trace export to %s failed (%zu spans): %s",
-                   t->url, b->n, why[0] ? why : forge_strerror(rc));
+                   t->url, b->n, err.message[0] ? err.message : forge_strerror(rc));
     }
 }
 
@@ -215,7 +178,7 @@ int forge__trace_worker_start(forge_app *app, forge_error *err)
     struct forge__tracer *t = app->observe->tracer;
     if (!t || !t->url || !app->runtime)
         return FORGE_OK;
-    pthread_once(&curl_once, curl_init);
+    forge__http_global_init(); /* before the pool's threads post */
     forge_metrics *m = forge_app_metrics(app);
     t->dropped = forge_metrics_counter(
         m,

@@ -297,7 +297,13 @@ static void test_config(void **state)
     forge_config_free(cfg);
     char *t = strdup(v);
     size_t tl = strlen(t);
-    t[tl - 3] = t[tl - 3] == 'A' ? 'B' : 'A';
+    /*
+     * Flip a character inside the tag, in a full base64 quantum: every bit of
+     * it is significant, so the value still decodes and fails authentication
+     * (a character of the last quantum may only change padding bits, which
+     * the strict decoder refuses as malformed instead).
+     */
+    t[tl - 8] = t[tl - 8] == 'A' ? 'B' : 'A';
     snprintf(text, sizeof(text), "db:\n  password: \"%s\"\n", t);
     cfg = forge_config_new();
     assert_int_equal(forge_config_load_string(cfg, text, strlen(text), FORGE_CONFIG_YAML, &err),
