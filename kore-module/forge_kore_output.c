@@ -226,12 +226,21 @@ forge_kore_skip(struct forge_kore_req *fr, const forge_header *h)
 {
 	size_t i;
 
-	if (h->name.n == 0)
+	/* by length first: most headers match none of the four */
+	switch (h->name.n) {
+	case 0:
 		return (1);
+	case 10:
+		break;
+	case 14:
+		return (forge_kore_is(h, "Content-Length"));
+	case 17:
+		return (forge_kore_is(h, "Transfer-Encoding"));
+	default:
+		return (0);
+	}
 
-	if (forge_kore_is(h, "Content-Length") ||
-	    forge_kore_is(h, "Transfer-Encoding") ||
-	    forge_kore_is(h, "Keep-Alive"))
+	if (forge_kore_is(h, "Keep-Alive"))
 		return (1);
 
 	if (forge_kore_is(h, "Connection")) {
