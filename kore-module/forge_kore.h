@@ -36,7 +36,10 @@ struct forge_kore_req {
 	struct http_request *req;
 	forge_req *freq; /* NULL once released */
 
-	/* Guarded by the worker's wake lock. */
+	/*
+	 * Written under the worker's wake lock; forge_kore_wake_cancel reads
+	 * queued without it once Forge has released the request.
+	 */
 	TAILQ_ENTRY(forge_kore_req) wlist;
 	int queued;
 	int released;

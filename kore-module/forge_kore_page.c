@@ -111,9 +111,15 @@ forge_kore_release(struct forge_kore_req *fr)
 	if (fr->freq == NULL)
 		return;
 
-	forge_kore_wake_cancel(fr);
+	/*
+	 * Forge first: once forge_req_release returns, no thread calls wake
+	 * for this request again (the core sets `released` under the
+	 * request's lock, which every wake holds), and a wake made before is
+	 * visible here, so the cancel only locks when one is queued.
+	 */
 	forge_req_release(fr->freq);
 	fr->freq = NULL;
+	forge_kore_wake_cancel(fr);
 }
 
 /*

@@ -88,10 +88,19 @@ forge_kore_wake(void *hreq)
 		forge_kore_wake_signal();
 }
 
-/* Loop thread: the request is being released; no wake may touch it after. */
+/*
+ * Loop thread, after forge_req_release: no wake comes for the request any
+ * more, and `queued` set by an earlier one is visible (ordered by the
+ * request's lock in the core). The synchronous path never queued: no lock.
+ */
 void
 forge_kore_wake_cancel(struct forge_kore_req *fr)
 {
+	if (!fr->queued) {
+		fr->released = 1;
+		return;
+	}
+
 	pthread_mutex_lock(&wake.lock);
 	if (fr->queued) {
 		TAILQ_REMOVE(&wake.queue, fr, wlist);
