@@ -161,50 +161,53 @@ json_t *forge__cfg_resolve_string(const char *s, const char *path, const char *s
 }
 
 static int walk(forge__cfgdoc *doc, const keyconf *kc, json_t *node, const char *path,
+                forge_error *err);
+
+/*
+ * One child at `sub`: a string holding a reference is resolved into *out
+ * (and marked secret when it came from one); anything else is walked and
+ * *out stays NULL.
+ */
+static int visit(forge__cfgdoc *doc, const keyconf *kc, json_t *v, const char *sub, json_t **out,
+                 forge_error *err)
+{
+    *out = NULL;
+    if (!json_is_string(v) || !strstr(json_string_value(v), "${"))
+        return walk(doc, kc, v, sub, err);
+    bool secret;
+    const char *src = json_string_value(json_object_get(json_object_get(doc->meta, sub), "src"));
+    *out = resolve_string(json_string_value(v), kc, sub, src, &secret, err);
+    if (!*out)
+        return err ? err->code : FORGE_ECONFIG;
+    if (secret)
+        forge__cfg_mark_secret(doc->meta, sub);
+    return 0;
+}
+
+static int walk(forge__cfgdoc *doc, const keyconf *kc, json_t *node, const char *path,
                 forge_error *err)
 {
     char sub[FORGE__CFG_PATH_MAX];
+    json_t *r;
+    int rc;
     if (json_is_object(node)) {
         const char *k;
         json_t *v;
         json_object_foreach(node, k, v)
         {
             snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", k);
-            if (json_is_string(v) && strstr(json_string_value(v), "${")) {
-                bool secret;
-                const char *src =
-                    json_string_value(json_object_get(json_object_get(doc->meta, sub), "src"));
-                json_t *r = resolve_string(json_string_value(v), kc, sub, src, &secret, err);
-                if (!r)
-                    return err ? err->code : FORGE_ECONFIG;
+            if ((rc = visit(doc, kc, v, sub, &r, err)) != 0)
+                return rc;
+            if (r)
                 json_object_set_new(node, k, r);
-                if (secret)
-                    forge__cfg_mark_secret(doc->meta, sub);
-            } else {
-                int rc = walk(doc, kc, v, sub, err);
-                if (rc)
-                    return rc;
-            }
         }
     } else if (json_is_array(node)) {
         for (size_t i = 0; i < json_array_size(node); i++) {
-            json_t *v = json_array_get(node, i);
             snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-            if (json_is_string(v) && strstr(json_string_value(v), "${")) {
-                bool secret;
-                const char *src =
-                    json_string_value(json_object_get(json_object_get(doc->meta, sub), "src"));
-                json_t *r = resolve_string(json_string_value(v), kc, sub, src, &secret, err);
-                if (!r)
-                    return err ? err->code : FORGE_ECONFIG;
+            if ((rc = visit(doc, kc, json_array_get(node, i), sub, &r, err)) != 0)
+                return rc;
+            if (r)
                 json_array_set_new(node, i, r);
-                if (secret)
-                    forge__cfg_mark_secret(doc->meta, sub);
-            } else {
-                int rc = walk(doc, kc, v, sub, err);
-                if (rc)
-                    return rc;
-            }
         }
     }
     return 0;
