@@ -130,26 +130,7 @@ bench() { # bench LABEL APP_CONFIG
     stop
 }
 
-# Workers run as nobody when started as root: the machine lock goes in run/.
-cat >"$DIR/default.yaml" <<EOF
-runtime:
-  machine_lock: $DIR/run/forge.lock
-EOF
-cat >"$DIR/bare.yaml" <<EOF
-runtime:
-  machine_lock: $DIR/run/forge.lock
-http:
-  middleware:
-    request_id: false
-    access_log: false
-    errors: false
-observe:
-  metrics:
-    enabled: false
-  trace:
-    enabled: false
-EOF
 
-bench "default middleware" "$DIR/default.yaml"
-bench "middleware off" "$DIR/bare.yaml"
+bench "default middleware" "$ROOT/bench/conf/default.yaml"
+bench "middleware off" "$ROOT/bench/conf/bare.yaml"
 echo "targets: >= 0.95 with middleware off, >= 0.85 with the default middleware"

@@ -32,24 +32,6 @@ stop() {
     fi
 }
 trap 'stop; rm -rf "$DIR"' EXIT
-cat >"$DIR/default.yaml" <<EOC
-runtime:
-  machine_lock: $DIR/run/forge.lock
-EOC
-cat >"$DIR/bare.yaml" <<EOC
-runtime:
-  machine_lock: $DIR/run/forge.lock
-http:
-  middleware:
-    request_id: false
-    access_log: false
-    errors: false
-observe:
-  metrics:
-    enabled: false
-  trace:
-    enabled: false
-EOC
 measure() { # measure LABEL CONFIG
     cat >"$DIR/nginx.conf" <<EOC
 load_module $BUILD/lib/ngx_http_forge_module.so;
@@ -96,5 +78,5 @@ EOC
     done
     stop
 }
-measure "default middleware" "$DIR/default.yaml"
-measure "middleware off" "$DIR/bare.yaml"
+measure "default middleware" "$ROOT/bench/conf/default.yaml"
+measure "middleware off" "$ROOT/bench/conf/bare.yaml"
