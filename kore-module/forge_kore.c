@@ -193,6 +193,7 @@ forge_kore_worker_teardown(void)
 
 	forge_host_worker_stop(forge_kore.host);
 	forge_kore_wake_cleanup();
+	forge_kore_page_cleanup();
 }
 
 /* "message (key "k"): cause" */

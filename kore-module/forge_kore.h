@@ -29,12 +29,14 @@
 #include <forge/log.h>
 
 /*
- * One Forge request: Kore's per-request state (http_state_create, freed by
- * Kore with the request) and Forge's host handle (hreq).
+ * One Forge request: Kore's per-request state (the request's hdlr_extra,
+ * recycled by forge_kore_page.c when Kore frees the request) and Forge's
+ * host handle (hreq).
  */
 struct forge_kore_req {
 	struct http_request *req;
 	forge_req *freq; /* NULL once released */
+	struct forge_kore_req *next_free; /* on the free list */
 
 	/*
 	 * Written under the worker's wake lock; forge_kore_wake_cancel reads
@@ -81,6 +83,7 @@ int forge_kore_conf_load(char **, char **, char *, size_t);
 
 /* forge_kore_page.c */
 int forge_kore_page(struct http_request *);
+void forge_kore_page_cleanup(void);
 
 /* forge_kore_output.c */
 int forge_kore_send_head(void *, int, const forge_header *, size_t, int64_t);

@@ -39,7 +39,6 @@ forge_host *forge_host_new(const forge_host_ops *ops, void *hctx, forge_error *e
     }
     h->ops = *ops;
     h->hctx = hctx;
-    pthread_mutex_init(&h->free_mu, NULL);
     pthread_mutex_init(&h->leader_mu, NULL);
     return h;
 }
@@ -54,10 +53,10 @@ void forge_host_free(forge_host *host)
         forge_logf(host->app->log, FORGE_LOG_WARN, NULL,
                    "host freed with %zu requests not released (leaked)", live);
     forge_app_free(host->app);
-    pthread_mutex_lock(&host->free_mu);
+    forge__host_free_lock(&host->free_busy);
     forge_req *r = host->free_list;
     host->free_list = NULL;
-    pthread_mutex_unlock(&host->free_mu);
+    forge__host_free_unlock(&host->free_busy);
     while (r) {
         forge_req *next = r->next_free;
         forge__req_destroy(r);
@@ -67,7 +66,6 @@ void forge_host_free(forge_host *host)
         dlclose(host->dl);
     free(host->so_path);
     free(host->lock_path);
-    pthread_mutex_destroy(&host->free_mu);
     pthread_mutex_destroy(&host->leader_mu);
     free(host);
 }

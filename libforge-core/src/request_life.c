@@ -133,13 +133,13 @@ forge_req *forge_req_new(forge_host *host, void *hreq)
     if (!host || !host->app)
         return NULL;
     forge_req *req = NULL;
-    pthread_mutex_lock(&host->free_mu);
+    forge__host_free_lock(&host->free_busy);
     if (host->free_list) {
         req = host->free_list;
         host->free_list = req->next_free;
         host->nfree--;
     }
-    pthread_mutex_unlock(&host->free_mu);
+    forge__host_free_unlock(&host->free_busy);
     if (!req) {
         req = forge__req_alloc(host);
         if (!req)
@@ -160,14 +160,14 @@ static void recycle(forge_req *req)
     forge_host *host = req->host;
     forge__req_reset(req);
     atomic_fetch_sub_explicit(&host->live, 1, memory_order_relaxed);
-    pthread_mutex_lock(&host->free_mu);
+    forge__host_free_lock(&host->free_busy);
     if (host->nfree < FREE_LIST_MAX) {
         req->next_free = host->free_list;
         host->free_list = req;
         host->nfree++;
         req = NULL;
     }
-    pthread_mutex_unlock(&host->free_mu);
+    forge__host_free_unlock(&host->free_busy);
     if (req)
         forge__req_destroy(req);
 }
