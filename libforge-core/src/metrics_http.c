@@ -186,17 +186,36 @@ static forge_series status_series(struct forge__metrics_http *h, rcache *rc, uns
 
 /* ---- the middleware ---- */
 
+/*
+ * The in-flight gauge is a SUM gauge: whole steps go to its integer cell
+ * (forge_series_add), here directly on this worker's row.
+ */
+static inline void inflight_add(struct forge__metrics_http *h, _Atomic uint64_t *row, int64_t d)
+{
+    if (row && atomic_load_explicit(&h->inflight->fam, memory_order_relaxed) >= 0)
+        forge__cell_add_u64(&row[h->inflight->cell0 + 1], (uint64_t)d);
+}
+
+static inline void observe(_Atomic uint64_t *row, forge_series s, double v)
+{
+    if (s.ok)
+        forge__cells_observe(row + s.cell, s.metric->buckets, s.metric->nbuckets, v);
+}
+
 static int http_before(forge_req *req, void *udata)
 {
     struct forge__metrics_http *h = udata;
-    forge_gauge_add(h->inflight, 1);
+    inflight_add(h, atomic_load_explicit(&h->m->row, memory_order_relaxed), 1);
     return FORGE_NEXT;
 }
 
 static void http_after(forge_req *req, void *udata)
 {
     struct forge__metrics_http *h = udata;
-    forge_gauge_add(h->inflight, -1);
+    _Atomic uint64_t *row = atomic_load_explicit(&h->m->row, memory_order_relaxed);
+    inflight_add(h, row, -1);
+    if (!row)
+        return; /* metrics are not mapped (no series to update) */
     const char *pattern = req->route ? req->route->pattern : NULL;
     rcache *rc = route_cache(h, pattern);
     unsigned m = req->method < FORGE_METHOD_COUNT ? (unsigned)req->method : FORGE_METHOD_COUNT;
@@ -204,10 +223,12 @@ static void http_after(forge_req *req, void *udata)
     req_labels l = {.req = req, .route = pattern ? pattern : UNMATCHED, .status = st};
     double secs = (double)forge__elapsed_us(&req->t_start) / 1e6;
     uint64_t out = req->streaming ? req->bytes_sent : req->res_body_len;
-    forge_series_inc(status_series(h, rc, m, st, &l));
-    forge_series_observe(cached(h->duration, rc ? &rc->dur[m] : NULL, &l), secs);
-    forge_series_observe(cached(h->req_size, rc ? &rc->reqsz[m] : NULL, &l), (double)req->body.n);
-    forge_series_observe(cached(h->res_size, rc ? &rc->ressz[m] : NULL, &l), (double)out);
+    forge_series s = status_series(h, rc, m, st, &l);
+    if (s.ok)
+        forge__cell_add_u64(row + s.cell, 1);
+    observe(row, cached(h->duration, rc ? &rc->dur[m] : NULL, &l), secs);
+    observe(row, cached(h->req_size, rc ? &rc->reqsz[m] : NULL, &l), (double)req->body.n);
+    observe(row, cached(h->res_size, rc ? &rc->ressz[m] : NULL, &l), (double)out);
 }
 
 static const forge_middleware http_mw = {

@@ -30,6 +30,9 @@
 
 #include "observe_impl.h"
 
+#include <stdatomic.h>
+#include <string.h>
+
 #define FORGE__MNAME_MAX  128
 #define FORGE__LABELS_MAX 1024                  /* packed label values of one series */
 #define FORGE__MMAGIC     0x464f5247454d5431ull /* "FORGEMT1" */
@@ -134,9 +137,59 @@ uint32_t forge__series_find(const forge_metrics *m, uint32_t fam, const char *pa
 uint32_t forge__labels_hash(uint32_t fam, const char *packed, size_t len);
 
 /* ---- metrics_update.c ---- */
-void forge__cell_add_u64(_Atomic uint64_t *c, uint64_t v);
-void forge__cell_add_double(_Atomic uint64_t *c, double v);
 double forge__cell_double(uint64_t bits);
+
+static inline uint64_t forge__dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof(u));
+    return u;
+}
+
+/* Cells are only written by their own worker's threads: relaxed is enough. */
+static inline void forge__cell_add_u64(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static inline void forge__cell_add_double(_Atomic uint64_t *c, double v)
+{
+    uint64_t old = atomic_load_explicit(c, memory_order_relaxed), bits;
+    do {
+        double d;
+        memcpy(&d, &old, sizeof(d));
+        bits = forge__dbits(d + v);
+    } while (!atomic_compare_exchange_weak_explicit(c, &old, bits, memory_order_relaxed,
+                                                    memory_order_relaxed));
+}
+
+/*
+ * A histogram observation into its cells (c: the series' first cell):
+ * the count of the first bucket whose bound is >= v (the last is +Inf),
+ * then the sum, skipped for 0 (x + 0 == x).
+ */
+static inline void forge__cells_observe(_Atomic uint64_t *c, const double *bounds, size_t nbounds,
+                                        double v)
+{
+    size_t lo = 0;
+    if (nbounds <= 16) {
+        /* Most observations land in the first buckets: a scan from the bottom wins. */
+        while (lo < nbounds && v > bounds[lo])
+            lo++;
+    } else {
+        size_t hi = nbounds;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (v <= bounds[mid])
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+    }
+    forge__cell_add_u64(&c[lo], 1);
+    if (v != 0)
+        forge__cell_add_double(&c[nbounds + 1], v);
+}
 /* Sum of a cell over every worker row in use. */
 uint64_t forge__cells_sum_u64(const struct mhdr *h, uint32_t cell);
 double forge__cells_sum_double(const struct mhdr *h, uint32_t cell);

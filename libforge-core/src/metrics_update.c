@@ -10,9 +10,7 @@
 
 static inline uint64_t dbits(double d)
 {
-    uint64_t u;
-    memcpy(&u, &d, sizeof(u));
-    return u;
+    return forge__dbits(d);
 }
 
 double forge__cell_double(uint64_t bits)
@@ -20,19 +18,6 @@ double forge__cell_double(uint64_t bits)
     double d;
     memcpy(&d, &bits, sizeof(d));
     return d;
-}
-
-void forge__cell_add_u64(_Atomic uint64_t *c, uint64_t v)
-{
-    atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-
-void forge__cell_add_double(_Atomic uint64_t *c, double v)
-{
-    uint64_t old = atomic_load_explicit(c, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(c, &old, dbits(forge__cell_double(old) + v),
-                                                  memory_order_relaxed, memory_order_relaxed))
-        ;
 }
 
 static inline _Atomic uint64_t *cells(forge_series s)
@@ -70,6 +55,12 @@ void forge_series_add(forge_series s, double v)
         counter_add(s, v);
     } else if (s.metric->type == FORGE_METRIC_GAUGE) {
         _Atomic uint64_t *c = cells(s);
+        if (s.metric->agg == FORGE_GAUGE_SUM && v > -9007199254740992.0 && v < 9007199254740992.0 &&
+            v == (double)(int64_t)v) {
+            /* Whole steps (in-flight counts) go to the integer cell: one fetch_add. */
+            forge__cell_add_u64(&c[1], (uint64_t)(int64_t)v);
+            return;
+        }
         forge__cell_add_double(&c[0], v);
         if (s.metric->agg != FORGE_GAUGE_SUM)
             atomic_store_explicit(&c[1], 1, memory_order_relaxed);
@@ -82,26 +73,15 @@ void forge_series_set(forge_series s, double v)
         return;
     _Atomic uint64_t *c = cells(s);
     atomic_store_explicit(&c[0], dbits(v), memory_order_relaxed);
-    atomic_store_explicit(&c[1], 1, memory_order_relaxed);
+    /* SUM: c[1] holds whole steps added since (see forge_series_add); else "set". */
+    atomic_store_explicit(&c[1], s.metric->agg == FORGE_GAUGE_SUM ? 0 : 1, memory_order_relaxed);
 }
 
 void forge_series_observe(forge_series s, double v)
 {
     if (!s.ok || s.metric->type != FORGE_METRIC_HISTOGRAM || isnan(v))
         return;
-    const forge_metric *mt = s.metric;
-    size_t lo = 0, hi = mt->nbuckets; /* first bucket with v <= bound; nbuckets is +Inf */
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (v <= mt->buckets[mid])
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    _Atomic uint64_t *c = cells(s);
-    forge__cell_add_u64(&c[lo], 1);
-    if (v != 0) /* x + 0 == x: skip the compare-and-swap (empty bodies are common) */
-        forge__cell_add_double(&c[mt->nbuckets + 1], v);
+    forge__cells_observe(cells(s), s.metric->buckets, s.metric->nbuckets, v);
 }
 
 static inline forge_series plain(forge_metric *m)
@@ -162,8 +142,9 @@ double forge__cells_sum_double(const struct mhdr *h, uint32_t cell)
 
 double forge__gauge_value(const struct mhdr *h, uint32_t cell, uint32_t agg)
 {
-    if (agg == FORGE_GAUGE_SUM)
-        return forge__cells_sum_double(h, cell);
+    if (agg == FORGE_GAUGE_SUM) /* the double cell plus the whole steps of the integer one */
+        return forge__cells_sum_double(h, cell) +
+               (double)(int64_t)forge__cells_sum_u64(h, cell + 1);
     uint32_t rows = atomic_load_explicit(&h->rows_used, memory_order_acquire);
     double v = 0;
     bool any = false;

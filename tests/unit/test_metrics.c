@@ -201,6 +201,25 @@ static void test_overflow(void **state)
     assert_true(forge_metric_value(m_small, (const char *const[]){FORGE__OVERFLOW}, NULL) == 4);
 }
 
+/* A SUM gauge keeps whole steps in an integer cell and the rest as a double: both count. */
+static void test_gauge_steps(void **state)
+{
+    forge_gauge_set(m_temp, 10);
+    forge_gauge_add(m_temp, 1);
+    forge_gauge_add(m_temp, -3);
+    forge_gauge_add(m_temp, 0.5);
+    assert_true(forge_metric_value(m_temp, NULL, NULL) == 8.5);
+    char *t = render(state);
+    assert_has(t, "\ntemp 8.5\n");
+    free(t);
+    forge_gauge_set(m_temp, 2); /* a set replaces the steps added before it */
+    assert_true(forge_metric_value(m_temp, NULL, NULL) == 2);
+    forge_gauge_add(m_temp, -5);
+    assert_true(forge_metric_value(m_temp, NULL, NULL) == -3);
+    forge_gauge_add(m_temp, 1e300); /* not a step an integer holds */
+    assert_true(forge_metric_value(m_temp, NULL, NULL) == 1e300 - 5 + 2);
+}
+
 #define THREADS 4
 #define PER     200000
 
@@ -385,6 +404,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exposition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gauge_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_sum_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processes_sum_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gauge_aggregation, setup, teardown),
