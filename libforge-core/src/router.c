@@ -45,7 +45,54 @@ void forge_router_free(forge_router *r)
     if (!r)
         return;
     node_fini(&r->root);
+    for (uint32_t i = 0; i < r->stab_cap; i++)
+        free(r->stab[i].text);
+    free(r->stab);
     free(r);
+}
+
+static void stab_put(rstatic *tab, uint32_t cap, rstatic e)
+{
+    uint32_t i = e.hash & (cap - 1);
+    while (tab[i].node)
+        i = (i + 1) & (cap - 1);
+    tab[i] = e;
+}
+
+/*
+ * Enter node `n`, reached by the static text `s`, in the exact table (once:
+ * a node serves every method registered on it). On ENOMEM the table lacks
+ * the pattern and lookups walk the tree for it: same results, slower.
+ */
+static void stab_add(forge_router *r, const rnode *n, const char *s, size_t len)
+{
+    uint32_t h = forge__rstatic_hash(s, len);
+    for (uint32_t i = r->stab_cap ? h & (r->stab_cap - 1) : 0; r->stab_cap && r->stab[i].node;
+         i = (i + 1) & (r->stab_cap - 1))
+        if (r->stab[i].node == n)
+            return;
+    if ((r->stab_n + 1) * 2 > r->stab_cap) {
+        uint32_t cap = r->stab_cap ? r->stab_cap * 2 : 16;
+        rstatic *tab = calloc(cap, sizeof(*tab));
+        if (!tab)
+            return;
+        for (uint32_t i = 0; i < r->stab_cap; i++)
+            if (r->stab[i].node)
+                stab_put(tab, cap, r->stab[i]);
+        free(r->stab);
+        r->stab = tab;
+        r->stab_cap = cap;
+    }
+    char *text = malloc(len ? len : 1);
+    if (!text)
+        return;
+    memcpy(text, s, len);
+    stab_put(r->stab, r->stab_cap, (rstatic){n, text, (uint32_t)len, h});
+    r->stab_n++;
+    if (len < 64)
+        r->lens |= 1ull << len;
+    else
+        r->long_lens = true;
 }
 
 /* Index of the static child of `n` starting with byte `c`, or -1. */
@@ -245,6 +292,8 @@ static int insert(forge_router *r, forge_method method, const char *pattern, con
     n->leaf->values[method] = value;
     n->methods |= (uint16_t)(1u << method);
     r->count++;
+    if (p->ntoks == 1 && p->toks[0].kind == RNODE_STATIC)
+        stab_add(r, n, p->toks[0].s, p->toks[0].n);
     return 0;
 }
 

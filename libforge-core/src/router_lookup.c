@@ -259,6 +259,29 @@ static int decode_params(const search *s, forge_match *m)
     return 0;
 }
 
+/*
+ * The fully static pattern equal to `path`, from the exact table, or NULL.
+ * A path with an escape is left to the walk (it compares decoded text).
+ */
+static const rnode *static_hit(const forge_router *r, const char *path, size_t len)
+{
+    if (len < 64 ? !(r->lens >> len & 1) : !r->long_lens)
+        return NULL;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c == '%')
+            return NULL;
+        h = (h ^ c) * 16777619u;
+    }
+    for (uint32_t i = h & (r->stab_cap - 1); r->stab[i].node; i = (i + 1) & (r->stab_cap - 1)) {
+        const rstatic *e = &r->stab[i];
+        if (e->hash == h && e->len == len && memcmp(e->text, path, len) == 0)
+            return e->node;
+    }
+    return NULL;
+}
+
 int forge_router_lookup(const forge_router *r, forge_method method, const char *path, size_t len,
                         forge_match *m)
 {
@@ -278,7 +301,9 @@ int forge_router_lookup(const forge_router *r, forge_method method, const char *
     s.allowed = 0;
     s.near = NULL;
     s.nspans = 0;
-    const rnode *n = find(&r->root, 0, &s);
+    const rnode *n = static_hit(r, path, len);
+    if (!n || !(n->methods & s.want))
+        n = find(&r->root, 0, &s);
     if (!n) {
         if (!s.near)
             return FORGE_ENOENT;

@@ -52,10 +52,38 @@ typedef struct rnode {
     char *origin; /* the first pattern that created this param/wild node */
 } rnode;
 
+/*
+ * Exact table of the fully static patterns (no parameter, no wildcard), by
+ * their decoded text: a path without escapes that equals one is matched by
+ * one hash probe instead of a walk (the walk would reach the same node: a
+ * pattern with only static text is the most specific match there is).
+ * Open addressing, at most half full; `lens` has bit L set when a pattern
+ * of L < 64 bytes exists (`long_lens`: one of 64 or more), so most paths
+ * that cannot hit skip the hashing.
+ */
+typedef struct rstatic {
+    const rnode *node; /* NULL: empty slot */
+    char *text;        /* decoded static text, owned */
+    uint32_t len, hash;
+} rstatic;
+
 struct forge_router {
     rnode root; /* empty prefix; its only static child starts with '/' */
     size_t count;
+    rstatic *stab;
+    uint32_t stab_cap, stab_n; /* cap: a power of two, or 0 */
+    uint64_t lens;
+    bool long_lens;
 };
+
+/* FNV-1a of a static text; the lookup computes the same over a path's bytes. */
+static inline uint32_t forge__rstatic_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
 
 /* A parsed pattern: alternating static text and parameters. */
 typedef struct rtok {
