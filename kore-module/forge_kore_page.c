@@ -38,10 +38,9 @@ static struct forge_kore_req *forge_kore_req_new(struct http_request *);
 static void forge_kore_req_free(struct http_request *);
 static void forge_kore_release(struct forge_kore_req *);
 static int forge_kore_translate(struct forge_kore_req *);
-static int forge_kore_peer(struct forge_kore_req *, struct connection *);
+static void forge_kore_peer(struct forge_kore_req *, struct connection *);
 static int forge_kore_body(struct forge_kore_req *);
 static size_t forge_kore_method_len(u_int8_t);
-static size_t forge_kore_ipv4(char *, const struct in_addr *);
 
 /* Recycled states, loop thread only (each worker has its own copy). */
 static struct forge_kore_req *forge_kore_free;
@@ -214,8 +213,7 @@ forge_kore_translate(struct forge_kore_req *fr)
 			return (HTTP_STATUS_BAD_REQUEST);
 	}
 
-	if (forge_kore_peer(fr, c) != 0)
-		return (HTTP_STATUS_INTERNAL_ERROR);
+	forge_kore_peer(fr, c);
 
 	if (c->owner != NULL && c->owner->server != NULL &&
 	    c->owner->server->tls)
@@ -226,38 +224,23 @@ forge_kore_translate(struct forge_kore_req *fr)
 	return (forge_kore_body(fr));
 }
 
-static int
+/* IP peers are formatted by Forge only if asked for (an access log, a rate limit). */
+static void
 forge_kore_peer(struct forge_kore_req *fr, struct connection *c)
 {
-	char addr[INET6_ADDRSTRLEN + 2];
-	size_t len;
-	int port;
-
 	switch (c->family) {
 	case AF_INET:
-		len = forge_kore_ipv4(addr, &c->addr.ipv4.sin_addr);
-		port = ntohs(c->addr.ipv4.sin_port);
+		forge_req_set_peer_addr(
+		    fr->freq, (const struct sockaddr *)&c->addr.ipv4);
 		break;
 	case AF_INET6:
-		addr[0] = '[';
-		if (inet_ntop(AF_INET6, &c->addr.ipv6.sin6_addr, addr + 1,
-			sizeof(addr) - 2) == NULL)
-			return (-1);
-		len = strlen(addr);
-		addr[len++] = ']';
-		addr[len] = '\0';
-		port = ntohs(c->addr.ipv6.sin6_port);
+		forge_req_set_peer_addr(
+		    fr->freq, (const struct sockaddr *)&c->addr.ipv6);
 		break;
 	default:
-		len = sizeof("unix") - 1;
-		memcpy(addr, "unix", len + 1);
-		port = 0;
+		forge_req_set_peer(fr->freq, "unix", 4, 0);
 		break;
 	}
-
-	forge_req_set_peer(fr->freq, addr, len, port);
-
-	return (0);
 }
 
 /*
@@ -332,32 +315,4 @@ forge_kore_method_len(u_int8_t method)
 	default:
 		return (strlen(http_method_text(method)));
 	}
-}
-
-/*
- * Dotted quad into buf (16 bytes), NUL-terminated; returns its length.
- * glibc's inet_ntop formats through sprintf, measurable per request.
- */
-static size_t
-forge_kore_ipv4(char *buf, const struct in_addr *in)
-{
-	const u_int8_t *b;
-	char *p;
-	int i;
-
-	b = (const u_int8_t *)&in->s_addr;
-	p = buf;
-
-	for (i = 0; i < 4; i++) {
-		if (i > 0)
-			*p++ = '.';
-		if (b[i] >= 100)
-			*p++ = '0' + b[i] / 100;
-		if (b[i] >= 10)
-			*p++ = '0' + b[i] / 10 % 10;
-		*p++ = '0' + b[i] % 10;
-	}
-	*p = '\0';
-
-	return ((size_t)(p - buf));
 }

@@ -116,7 +116,8 @@ static void write_json(int fd, forge_req *req, const char *method, const char *r
         put_str(&l, "trace_id", tid, strlen(tid));
     if (sid)
         put_str(&l, "span_id", sid, strlen(sid));
-    put_str(&l, "peer", req->peer.p ? req->peer.p : "", req->peer.n);
+    forge_str peer = forge_req_peer(req);
+    put_str(&l, "peer", peer.p ? peer.p : "", peer.n);
     forge_str ua;
     if (forge_req_header(req, "User-Agent", &ua))
         put_str(&l, "user_agent", ua.p, ua.n);

@@ -108,6 +108,8 @@ forge_str forge_req_body(const forge_req *req)
 
 forge_str forge_req_peer(const forge_req *req)
 {
+    if (req->peer_lazy) /* one thread owns a request at a time: no race on the cache */
+        forge__req_format_peer((forge_req *)req);
     return req->peer;
 }
 

@@ -23,6 +23,7 @@
 
 #include "internal.h"
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -136,8 +137,14 @@ struct forge_req {
     forge_header *headers;
     size_t nheaders, cap_headers;
     forge_header inline_headers[FORGE__REQ_INLINE_HEADERS];
-    forge_str peer;
+    forge_str peer; /* formatted from peer_sa by forge_req_peer when peer_lazy */
     int peer_port;
+    bool peer_lazy;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer_sa;
     forge_str scheme;
     forge_str body;
     size_t body_len_claimed; /* set_body's n, may exceed body.n (oversized marker) */
@@ -318,6 +325,9 @@ static inline void forge__req_unlock(forge_req *req, bool locked)
     if (locked)
         pthread_mutex_unlock(&req->mu);
 }
+
+/* Format the peer saved by forge_req_set_peer_addr (forge_req_peer does, when asked). */
+void forge__req_format_peer(forge_req *req);
 
 /* The request is about to be handed to another thread (call on the thread holding it). */
 static inline void forge__req_share(forge_req *req)

@@ -10,6 +10,7 @@
  */
 #include "request_impl.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ void forge__req_reset(forge_req *req)
     req->nheaders = 0;
     req->peer = FORGE_STR_NULL;
     req->peer_port = 0;
+    req->peer_lazy = false;
     req->scheme = FORGE_STR_NULL;
     req->body = FORGE_STR_NULL;
     req->body_len_claimed = 0;
@@ -271,6 +273,60 @@ void forge_req_set_peer(forge_req *req, const char *addr, size_t n, int port)
 {
     req->peer = keep(req, addr, n);
     req->peer_port = port;
+    req->peer_lazy = false;
+}
+
+void forge_req_set_peer_addr(forge_req *req, const struct sockaddr *sa)
+{
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET) {
+        memcpy(&req->peer_sa.in4, sa, sizeof(req->peer_sa.in4));
+        req->peer_port = ntohs(req->peer_sa.in4.sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(&req->peer_sa.in6, sa, sizeof(req->peer_sa.in6));
+        req->peer_port = ntohs(req->peer_sa.in6.sin6_port);
+    } else {
+        return;
+    }
+    req->peer = FORGE_STR_NULL;
+    req->peer_lazy = true;
+}
+
+/* Dotted quad of an IPv4 address into buf (16 bytes); returns its length. */
+static size_t ipv4_text(char *buf, const struct in_addr *in)
+{
+    const unsigned char *b = (const unsigned char *)&in->s_addr;
+    char *p = buf;
+    for (int i = 0; i < 4; i++) {
+        if (i > 0)
+            *p++ = '.';
+        if (b[i] >= 100)
+            *p++ = (char)('0' + b[i] / 100);
+        if (b[i] >= 10)
+            *p++ = (char)('0' + b[i] / 10 % 10);
+        *p++ = (char)('0' + b[i] % 10);
+    }
+    *p = '\0';
+    return (size_t)(p - buf);
+}
+
+void forge__req_format_peer(forge_req *req)
+{
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t n = 0;
+    req->peer_lazy = false;
+    if (req->peer_sa.sa.sa_family == AF_INET) {
+        n = ipv4_text(buf, &req->peer_sa.in4.sin_addr);
+    } else {
+        buf[0] = '[';
+        if (!inet_ntop(AF_INET6, &req->peer_sa.in6.sin6_addr, buf + 1, sizeof(buf) - 2))
+            return;
+        n = strlen(buf);
+        buf[n++] = ']';
+        buf[n] = '\0';
+    }
+    req->peer = keep(req, buf, n);
 }
 
 void forge_req_set_scheme(forge_req *req, const char *p, size_t n)

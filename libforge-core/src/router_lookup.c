@@ -130,7 +130,7 @@ static inline const rnode *static_kid(const rnode *n, const search *s, size_t *p
 }
 
 /* Does `n`, reached at the end of the path, satisfy the lookup? */
-static inline bool accept(const rnode *n, search *s)
+static inline bool accepts(const rnode *n, search *s)
 {
     if (n->methods & s->want)
         return true;
@@ -159,7 +159,7 @@ static const rnode *try_param(const rnode *p, size_t pos, search *s)
 
 static const rnode *try_wild(const rnode *w, size_t pos, search *s)
 {
-    if (!accept(w, s))
+    if (!accepts(w, s))
         return NULL;
     s->spans[s->nspans++] = (span){w, pos, s->len - pos};
     return w;
@@ -174,7 +174,7 @@ static const rnode *find(const rnode *n, size_t pos, search *s)
 {
     for (;;) {
         if (pos == s->len) {
-            if (accept(n, s))
+            if (accepts(n, s))
                 return n;
             return n->wild ? try_wild(n->wild, pos, s) : NULL;
         }

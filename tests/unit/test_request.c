@@ -12,6 +12,9 @@
 
 #include "http_test.h"
 
+#include <arpa/inet.h>
+#include <forge/host.h>
+
 static int frees;
 
 static void count_free(void *p)
@@ -283,13 +286,49 @@ static void test_problem_ex(void **state)
     forge_test_response_free(&res);
 }
 
+/* A host's socket address is formatted only when asked for, then kept. */
+static void test_peer_addr(void **state)
+{
+    forge_req *req = forge_req_new(forge_test_host_host(*state), NULL);
+    assert_non_null(req);
+    struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons(40001)};
+    inet_pton(AF_INET, "192.0.2.105", &in4.sin_addr);
+    forge_req_set_peer_addr(req, (const struct sockaddr *)&in4);
+    assert_int_equal(forge_req_peer_port(req), 40001);
+    forge_str p = forge_req_peer(req);
+    assert_int_equal(p.n, strlen("192.0.2.105"));
+    assert_memory_equal(p.p, "192.0.2.105", p.n);
+    assert_ptr_equal(forge_req_peer(req).p, p.p); /* formatted once */
+    in4.sin_addr.s_addr = htonl(0x0a00000a);      /* 10.0.0.10: digits 1 and 2 wide */
+    forge_req_set_peer_addr(req, (const struct sockaddr *)&in4);
+    p = forge_req_peer(req);
+    assert_int_equal(p.n, strlen("10.0.0.10"));
+    assert_memory_equal(p.p, "10.0.0.10", p.n);
+
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(8443)};
+    inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
+    forge_req_set_peer_addr(req, (const struct sockaddr *)&in6);
+    assert_int_equal(forge_req_peer_port(req), 8443);
+    p = forge_req_peer(req);
+    assert_int_equal(p.n, strlen("[2001:db8::1]"));
+    assert_memory_equal(p.p, "[2001:db8::1]", p.n);
+
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    forge_req_set_peer_addr(req, &un); /* not an IP: ignored */
+    assert_memory_equal(forge_req_peer(req).p, "[2001:db8::1]", p.n);
+    forge_req_set_peer(req, "unix", 4, 0); /* text replaces the address */
+    assert_memory_equal(forge_req_peer(req).p, "unix", 4);
+    assert_int_equal(forge_req_peer_port(req), 0);
+    forge_req_release(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_headers),         cmocka_unit_test(test_query),
         cmocka_unit_test(test_params_and_path), cmocka_unit_test(test_json_body),
         cmocka_unit_test(test_values_freed),    cmocka_unit_test(test_builders),
-        cmocka_unit_test(test_problem_ex),
+        cmocka_unit_test(test_problem_ex),      cmocka_unit_test(test_peer_addr),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

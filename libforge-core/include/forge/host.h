@@ -43,6 +43,8 @@
 #ifndef FORGE_HOST_H
 #define FORGE_HOST_H
 
+#include <sys/socket.h>
+
 #include <forge/common.h>
 #include <forge/error.h>
 #include <forge/http.h>
@@ -141,6 +143,12 @@ FORGE_API void forge_req_set_target(forge_req *req, const char *path, size_t pat
 FORGE_API int forge_req_add_header(forge_req *req, const char *name, size_t name_len,
                                    const char *value, size_t value_len);
 FORGE_API void forge_req_set_peer(forge_req *req, const char *addr, size_t n, int port);
+/*
+ * The peer as the host's socket address (AF_INET or AF_INET6; anything else
+ * is ignored): copied, and formatted as text ("192.0.2.1", "[2001:db8::1]")
+ * only if something asks for it (forge_req_peer), not on every request.
+ */
+FORGE_API void forge_req_set_peer_addr(forge_req *req, const struct sockaddr *sa);
 FORGE_API void forge_req_set_scheme(forge_req *req, const char *p, size_t n);
 FORGE_API void forge_req_set_body(forge_req *req, const void *p, size_t n);
 
