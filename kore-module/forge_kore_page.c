@@ -224,7 +224,8 @@ forge_kore_translate(struct forge_kore_req *fr)
 	return (forge_kore_body(fr));
 }
 
-/* IP peers are formatted by Forge only if asked for (an access log, a rate limit). */
+/* IP peers are formatted by Forge only if asked for (an access log, a rate
+ * limit). */
 static void
 forge_kore_peer(struct forge_kore_req *fr, struct connection *c)
 {
