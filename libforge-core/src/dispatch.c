@@ -144,9 +144,9 @@ static bool body_too_large(forge_req *req, size_t limit)
 {
     if (req->body_len_claimed > limit || req->body.n > limit)
         return true;
-    forge_str cl;
-    if (!forge_req_header(req, "Content-Length", &cl))
+    if (!req->hdr_content_length)
         return false;
+    forge_str cl = req->headers[req->hdr_content_length - 1].value;
     uint64_t v = 0;
     for (size_t i = 0; i < cl.n; i++) {
         if (cl.p[i] < '0' || cl.p[i] > '9' || v > (UINT64_MAX - 9) / 10)

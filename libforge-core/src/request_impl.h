@@ -136,6 +136,9 @@ struct forge_req {
     forge_str query;
     forge_header *headers;
     size_t nheaders, cap_headers;
+    /* Index + 1 of the first Content-Length and X-Request-ID header (0: none),
+       noted as headers are added: dispatch and the request id need no search. */
+    uint32_t hdr_content_length, hdr_request_id;
     forge_header inline_headers[FORGE__REQ_INLINE_HEADERS];
     forge_str peer; /* formatted from peer_sa by forge_req_peer when peer_lazy */
     int peer_port;

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define REQ_ARENA_BLOCK 8192
 #define FREE_LIST_MAX   1024
@@ -71,6 +72,8 @@ void forge__req_reset(forge_req *req)
     req->headers = req->inline_headers;
     req->cap_headers = FORGE__REQ_INLINE_HEADERS;
     req->nheaders = 0;
+    req->hdr_content_length = 0;
+    req->hdr_request_id = 0;
     req->peer = FORGE_STR_NULL;
     req->peer_port = 0;
     req->peer_lazy = false;
@@ -266,6 +269,10 @@ int forge_req_add_header(forge_req *req, const char *name, size_t name_len, cons
         memcpy(v, value, value_len);
     v[value_len] = '\0';
     req->headers[req->nheaders++] = (forge_header){{c, name_len}, {v, value_len}};
+    if (name_len == 14 && !req->hdr_content_length && strcasecmp(c, "content-length") == 0)
+        req->hdr_content_length = (uint32_t)req->nheaders;
+    else if (name_len == 12 && !req->hdr_request_id && strcasecmp(c, "x-request-id") == 0)
+        req->hdr_request_id = (uint32_t)req->nheaders;
     return FORGE_OK;
 }
 
