@@ -76,8 +76,8 @@ static bool valid_incoming(forge_str v)
 
 static int reqid_before(forge_req *req, void *udata)
 {
-    forge_str in = req->hdr_request_id ? req->headers[req->hdr_request_id - 1].value
-                                       : FORGE_STR_NULL;
+    forge_str in =
+        req->hdr_request_id ? req->headers[req->hdr_request_id - 1].value : FORGE_STR_NULL;
     size_t n;
     if (in.p && valid_incoming(in)) {
         memcpy(req->id, in.p, in.n);
