@@ -40,7 +40,7 @@ static void forge_kore_release(struct forge_kore_req *);
 static int forge_kore_translate(struct forge_kore_req *);
 static void forge_kore_peer(struct forge_kore_req *, struct connection *);
 static int forge_kore_body(struct forge_kore_req *);
-static size_t forge_kore_method_len(u_int8_t);
+static void forge_kore_method(forge_req *, u_int8_t);
 
 /* Recycled states, loop thread only (each worker has its own copy). */
 static struct forge_kore_req *forge_kore_free;
@@ -187,15 +187,13 @@ forge_kore_translate(struct forge_kore_req *fr)
 	struct http_request *req;
 	struct http_header *hdr;
 	struct connection *c;
-	const char *method;
 	forge_req *freq;
 
 	req = fr->req;
 	c = req->owner;
 	freq = fr->freq;
 
-	method = http_method_text(req->method);
-	forge_req_set_method(freq, method, forge_kore_method_len(req->method));
+	forge_kore_method(freq, req->method);
 
 	forge_req_set_target(freq, req->path, strlen(req->path),
 	    req->query_string,
@@ -296,24 +294,37 @@ forge_kore_body(struct forge_kore_req *fr)
 	return (0);
 }
 
-/* strlen(http_method_text(m)) for Kore's methods. */
-static size_t
-forge_kore_method_len(u_int8_t method)
+/* Kore's methods are all Forge's: no text to parse. */
+static void
+forge_kore_method(forge_req *freq, u_int8_t method)
 {
 	switch (method) {
 	case HTTP_METHOD_GET:
-	case HTTP_METHOD_PUT:
-		return (3);
+		forge_req_set_method_id(freq, FORGE_METHOD_GET);
+		break;
 	case HTTP_METHOD_POST:
-	case HTTP_METHOD_HEAD:
-		return (4);
-	case HTTP_METHOD_PATCH:
-		return (5);
+		forge_req_set_method_id(freq, FORGE_METHOD_POST);
+		break;
+	case HTTP_METHOD_PUT:
+		forge_req_set_method_id(freq, FORGE_METHOD_PUT);
+		break;
 	case HTTP_METHOD_DELETE:
-		return (6);
+		forge_req_set_method_id(freq, FORGE_METHOD_DELETE);
+		break;
+	case HTTP_METHOD_HEAD:
+		forge_req_set_method_id(freq, FORGE_METHOD_HEAD);
+		break;
 	case HTTP_METHOD_OPTIONS:
-		return (7);
-	default:
-		return (strlen(http_method_text(method)));
+		forge_req_set_method_id(freq, FORGE_METHOD_OPTIONS);
+		break;
+	case HTTP_METHOD_PATCH:
+		forge_req_set_method_id(freq, FORGE_METHOD_PATCH);
+		break;
+	default: {
+		const char *text = http_method_text(method);
+
+		forge_req_set_method(freq, text, strlen(text));
+		break;
+	}
 	}
 }

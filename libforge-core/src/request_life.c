@@ -227,6 +227,18 @@ void forge_req_set_method(forge_req *req, const char *p, size_t n)
                           : keep(req, p, n);
 }
 
+void forge_req_set_method_id(forge_req *req, forge_method m)
+{
+    if ((unsigned)m >= FORGE_METHOD_COUNT) {
+        req->method = FORGE_METHOD_UNKNOWN;
+        req->method_str = FORGE_STR("UNKNOWN");
+        return;
+    }
+    req->method = m;
+    const char *name = forge_method_name(m);
+    req->method_str = (forge_str){name, strlen(name)};
+}
+
 void forge_req_set_target(forge_req *req, const char *path, size_t path_len, const char *query,
                           size_t query_len)
 {

@@ -286,7 +286,7 @@ static void test_problem_ex(void **state)
     forge_test_response_free(&res);
 }
 
-/* A host's socket address is formatted only when asked for, then kept. */
+/* A host's socket address is formatted only when asked for, then kept; a parsed method. */
 static void test_peer_addr(void **state)
 {
     forge_req *req = forge_req_new(forge_test_host_host(*state), NULL);
@@ -316,6 +316,12 @@ static void test_peer_addr(void **state)
     struct sockaddr un = {.sa_family = AF_UNIX};
     forge_req_set_peer_addr(req, &un); /* not an IP: ignored */
     assert_memory_equal(forge_req_peer(req).p, "[2001:db8::1]", p.n);
+    forge_req_set_method_id(req, FORGE_METHOD_PATCH); /* a host's parsed method */
+    assert_int_equal(forge_req_method(req), FORGE_METHOD_PATCH);
+    assert_int_equal(forge_req_method_str(req).n, 5);
+    assert_memory_equal(forge_req_method_str(req).p, "PATCH", 5);
+    forge_req_set_method_id(req, (forge_method)42);
+    assert_int_equal(forge_req_method(req), FORGE_METHOD_UNKNOWN);
     forge_req_set_peer(req, "unix", 4, 0); /* text replaces the address */
     assert_memory_equal(forge_req_peer(req).p, "unix", 4);
     assert_int_equal(forge_req_peer_port(req), 0);

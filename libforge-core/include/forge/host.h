@@ -138,6 +138,8 @@ FORGE_API forge_req *forge_req_new(forge_host *host, void *hreq);
  * so a host may check the limit before reading the body at all.
  */
 FORGE_API void forge_req_set_method(forge_req *req, const char *p, size_t n);
+/* A method the host has already parsed into one of Forge's (no text to scan). */
+FORGE_API void forge_req_set_method_id(forge_req *req, forge_method m);
 FORGE_API void forge_req_set_target(forge_req *req, const char *path, size_t path_len,
                                     const char *query, size_t query_len);
 FORGE_API int forge_req_add_header(forge_req *req, const char *name, size_t name_len,
