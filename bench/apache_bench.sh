@@ -11,6 +11,7 @@
 # Target: median ratio >= 0.95.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. bench/pin.sh
 BUILD=${1:-build}
 PAIRS=${PAIRS:-4}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
@@ -70,7 +71,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-TMPDIR="$DIR/tmp" apache2 -f "$DIR/httpd.conf" -k start || { cat "$DIR/error.log"; exit 1; }
+TMPDIR="$DIR/tmp" "${SERVER_CPU[@]}" apache2 -f "$DIR/httpd.conf" -k start || { cat "$DIR/error.log"; exit 1; }
 for _ in $(seq 50); do
   curl -sf "http://127.0.0.1:$PORT/hello" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$PORT/native" >/dev/null 2>&1 && break
   sleep 0.1
@@ -92,14 +93,14 @@ RESULTS="$DIR/results"
 run() { # name path
   local t0 t1 out rps reqs
   t0=$(cpu_ticks)
-  out=$(wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$PORT$2")
+  out=$("${LOAD_CPU[@]}" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$PORT$2")
   t1=$(cpu_ticks)
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   echo "$1 $rps $reqs $((t1 - t0))" >>"$RESULTS"
   printf '  %-7s %10s req/s\n' "$1" "$rps"
 }
-echo "apache_bench: mpm_event 1x64 threads, wrk -t1 -c32, $PAIRS pairs of ${SECONDS_PER_RUN}s"
+echo "apache_bench: mpm_event 1x64 threads, wrk -t1 -c32, $PAIRS pairs of ${SECONDS_PER_RUN}s$PIN_NOTE"
 for i in $(seq "$PAIRS"); do
   echo "pair $i"
   run native /native

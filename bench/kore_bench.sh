@@ -8,7 +8,8 @@
 # and print each run's requests/s and the worker's CPU time per request
 # (utime+stime from /proc, steadier than requests/s on a shared machine),
 # the B/A ratio of each pair for both (CPU: A's time over B's), their
-# median and spread. Target: >= 0.95.
+# median and spread. Target: >= 0.95. Kore runs on CPU 0 and wrk on CPU 1
+# (bench/pin.sh; PIN=0 to let the scheduler place them).
 #
 # Two Forge configurations, one Kore run each: "default" (the app's
 # defaults: request id, metrics, tracing; only the access log line is off,
@@ -24,15 +25,7 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 LIB=$BUILD/lib
 PAIRS=${PAIRS:-3}
 SECS=${SECS:-5}
-# With two CPUs or more, Kore runs on CPU 0 and wrk on CPU 1 (PIN=0: no
-# pinning): both pages get the same placement, and the scheduler moving
-# the load generator onto the worker's CPU stops adding noise to the pairs.
-PIN=${PIN:-1}
-KORE_CPU=() WRK_CPU=()
-if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
-  KORE_CPU=(taskset -c 0)
-  WRK_CPU=(taskset -c 1)
-fi
+. "$ROOT/bench/pin.sh"
 
 for t in kore wrk; do
   command -v $t >/dev/null 2>&1 || { echo "kore_bench: skipped ($t is not installed)"; exit 0; }
@@ -88,7 +81,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$WORKER/stat"; }
 run() {
   local before after out rps n
   before=$(cpu_ticks)
-  out=$("${WRK_CPU[@]}" wrk -t1 -c32 -d"${SECS}s" "$1")
+  out=$("${LOAD_CPU[@]}" wrk -t1 -c32 -d"${SECS}s" "$1")
   after=$(cpu_ticks)
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   n=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -113,7 +106,7 @@ variant() {
   local name=$1 i a acpu b bcpu r cr ratios=() cratios=()
   printf '%s' "$2" >"$TMP/app.yaml"
   rm -f "$TMP/kore.pid"
-  (cd "$TMP" && TMPDIR=$TMP exec "${KORE_CPU[@]}" kore -f -n -r -q -c "$TMP/kore.conf" >"$TMP/kore.log" 2>&1) &
+  (cd "$TMP" && TMPDIR=$TMP exec "${SERVER_CPU[@]}" kore -f -n -r -q -c "$TMP/kore.conf" >"$TMP/kore.log" 2>&1) &
   for _ in $(seq 1 100); do port_busy "$PORT" && [ -s "$TMP/kore.pid" ] && break; sleep 0.1; done
   if ! port_busy "$PORT"; then
     echo "kore_bench: kore did not start:"
@@ -150,6 +143,6 @@ variant() {
   summary "$name: native/forge CPU per request" "${cratios[@]}"
 }
 
-echo "kore_bench: Kore $(kore -v | cut -d' ' -f1), 1 worker, wrk -t1 -c32, $PAIRS pairs x ${SECS}s per config${KORE_CPU[*]:+ (kore on CPU 0, wrk on CPU 1)}"
+echo "kore_bench: Kore $(kore -v | cut -d' ' -f1), 1 worker, wrk -t1 -c32, $PAIRS pairs x ${SECS}s per config$PIN_NOTE"
 variant default $'http:\n  middleware:\n    access_log: false\nlog:\n  level: warn\n' || exit 1
 variant lean $'http:\n  middleware:\n    access_log: false\n    request_id: false\nobserve:\n  metrics:\n    enabled: false\n  trace:\n    enabled: false\nlog:\n  level: warn\n' || exit 1

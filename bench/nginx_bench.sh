@@ -10,13 +10,14 @@
 # default middleware (request id, access log, error mapping, HTTP metrics,
 # tracing) and with all of it turned off.
 #
-# usage: bench/nginx_bench.sh [BUILD_DIR]     env: PAIRS=3 SECONDS_PER_RUN=5 PORT=18095
+# usage: bench/nginx_bench.sh [BUILD_DIR]     env: PAIRS=5 SECONDS_PER_RUN=5 PORT=18095
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/bench/pin.sh"
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-PAIRS=${PAIRS:-3}
+PAIRS=${PAIRS:-5}
 SECS=${SECONDS_PER_RUN:-5}
 PORT=${PORT:-18095}
 MODULE=$BUILD/lib/ngx_http_forge_module.so
@@ -79,7 +80,7 @@ cpu_ticks() { # utime + stime of a process, in clock ticks
 run_wrk() {
     local worker=$1 path=$2 before after out rps reqs
     before=$(cpu_ticks "$worker")
-    out=$(wrk -t1 -c32 -d"${SECS}s" "http://127.0.0.1:$PORT$path" 2>&1)
+    out=$("${LOAD_CPU[@]}" wrk -t1 -c32 -d"${SECS}s" "http://127.0.0.1:$PORT$path" 2>&1)
     after=$(cpu_ticks "$worker")
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -104,7 +105,7 @@ median() { # median LABEL VALUES...
 bench() { # bench LABEL APP_CONFIG
     local label=$1 ratios=() cpu_ratios=() worker
     write_conf "$2"
-    "$NGINX" -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/logs/error.log" &
+    "${SERVER_CPU[@]}" "$NGINX" -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/logs/error.log" &
     MASTER=$!
     for _ in $(seq 50); do curl -s -m 1 -o /dev/null "http://127.0.0.1:$PORT/native" && break; sleep 0.1; done
     worker=$(pgrep -P "$MASTER" | head -n 1)
@@ -114,7 +115,7 @@ bench() { # bench LABEL APP_CONFIG
         exit 1
     fi
     wrk -t1 -c32 -d1s "http://127.0.0.1:$PORT/hello" >/dev/null # warm-up
-    echo "== $label ($PAIRS pairs, ${SECS}s each, wrk -t1 -c32, 1 nginx worker)"
+    echo "== $label ($PAIRS pairs, ${SECS}s each, wrk -t1 -c32, 1 nginx worker)$PIN_NOTE"
     printf '%-6s %12s %12s %10s %10s %8s %10s\n' pair "native r/s" "forge r/s" "native us" "forge us" ratio "cpu ratio"
     for i in $(seq "$PAIRS"); do
         read -r a_rps _ a_us <<<"$(run_wrk "$worker" /native)"
