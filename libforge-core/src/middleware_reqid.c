@@ -48,13 +48,32 @@ static void id_init(void)
     pthread_atfork(NULL, NULL, seed_prefix);
 }
 
+/* v as 8 lowercase hex digits, most significant first (no NUL). */
+static inline void hex8(char *out, uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* One nibble per byte, then '0'-'9' or 'a'-'f' in all eight bytes at once. */
+    uint64_t x = v;
+    x = (x | x << 16) & 0x0000FFFF0000FFFFull;
+    x = (x | x << 8) & 0x00FF00FF00FF00FFull;
+    x = (x | x << 4) & 0x0F0F0F0F0F0F0F0Full;
+    uint64_t letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+    x += 0x3030303030303030ull + letters * ('a' - '0' - 10);
+    x = __builtin_bswap64(x);
+    memcpy(out, &x, 8);
+#else
+    for (int i = 6; i >= 0; i -= 2, v >>= 8)
+        memcpy(out + i, hex_pairs + 2 * (v & 0xff), 2);
+#endif
+}
+
 size_t forge__req_id_generate(char *buf)
 {
     pthread_once(&id_once, id_init);
     uint64_t c = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
     memcpy(buf, id_prefix, 12);
-    for (int i = 26; i >= 12; i -= 2, c >>= 8)
-        memcpy(buf + i, hex_pairs + 2 * (c & 0xff), 2);
+    hex8(buf + 12, (uint32_t)(c >> 32));
+    hex8(buf + 20, (uint32_t)c);
     buf[28] = '\0';
     return 28;
 }

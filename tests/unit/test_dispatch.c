@@ -41,6 +41,27 @@ static void test_hello(void **state)
     forge_test_response_free(&res);
 }
 
+/* Generated ids: 28 lowercase hex digits, one process prefix, the counter's 16 digits. */
+static void test_request_ids(void **state)
+{
+    char prev[29] = "";
+    for (int i = 0; i < 300; i++) {
+        forge_test_response res;
+        forge_test_response_init(&res);
+        ht_req(*state, "GET", "/hello", NULL, NULL, &res);
+        const char *id = ht_header(&res, "X-Request-ID");
+        assert_int_equal(strlen(id), 28);
+        assert_int_equal(strspn(id, "0123456789abcdef"), 28);
+        if (prev[0]) {
+            assert_memory_equal(id, prev, 12); /* the prefix */
+            unsigned long long a = strtoull(prev + 12, NULL, 16), b = strtoull(id + 12, NULL, 16);
+            assert_true(b == a + 1); /* the counter, in order, as hex */
+        }
+        memcpy(prev, id, 29);
+        forge_test_response_free(&res);
+    }
+}
+
 static void test_user_param(void **state)
 {
     forge_test_response res;
@@ -225,12 +246,19 @@ static void test_route_body_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello),        cmocka_unit_test(test_user_param),
-        cmocka_unit_test(test_echo),         cmocka_unit_test(test_error_route),
-        cmocka_unit_test(test_not_found),    cmocka_unit_test(test_method_not_allowed),
-        cmocka_unit_test(test_options),      cmocka_unit_test(test_head),
-        cmocka_unit_test(test_bad_encoding), cmocka_unit_test(test_unknown_method),
-        cmocka_unit_test(test_body_limit),   cmocka_unit_test(test_route_body_limit),
+        cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_user_param),
+        cmocka_unit_test(test_echo),
+        cmocka_unit_test(test_error_route),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_method_not_allowed),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_head),
+        cmocka_unit_test(test_bad_encoding),
+        cmocka_unit_test(test_unknown_method),
+        cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_route_body_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
