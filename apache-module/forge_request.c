@@ -185,6 +185,37 @@ static int forge_copy_headers(request_rec *r, forge_req *req, forge_framing *fr)
     return FORGE_OK;
 }
 
+/* Apache's parsed method as Forge's when it is one of them: no text to scan. */
+static void forge_translate_method(request_rec *r, forge_req *req)
+{
+    switch (r->method_number) {
+        case M_GET:
+            /* Apache parses HEAD as M_GET (and sets header_only) */
+            forge_req_set_method_id(req, strcmp(r->method, "HEAD") == 0
+                                             ? FORGE_METHOD_HEAD
+                                             : FORGE_METHOD_GET);
+            return;
+        case M_POST:
+            forge_req_set_method_id(req, FORGE_METHOD_POST);
+            return;
+        case M_PUT:
+            forge_req_set_method_id(req, FORGE_METHOD_PUT);
+            return;
+        case M_DELETE:
+            forge_req_set_method_id(req, FORGE_METHOD_DELETE);
+            return;
+        case M_OPTIONS:
+            forge_req_set_method_id(req, FORGE_METHOD_OPTIONS);
+            return;
+        case M_PATCH:
+            forge_req_set_method_id(req, FORGE_METHOD_PATCH);
+            return;
+        default:
+            forge_req_set_method(req, r->method, strlen(r->method));
+            return;
+    }
+}
+
 /* Method, target, headers (repeats in order), peer and scheme. */
 static int forge_translate(request_rec *r, forge_req *req, forge_framing *fr)
 {
@@ -193,7 +224,7 @@ static int forge_translate(request_rec *r, forge_req *req, forge_framing *fr)
     char peer[128];
     int port, rc;
 
-    forge_req_set_method(req, r->method, strlen(r->method));
+    forge_translate_method(r, req);
     if (uri && uri[0] == '/') {
         q = strchr(uri, '?');
         if (q) {
@@ -221,7 +252,17 @@ static int forge_translate(request_rec *r, forge_req *req, forge_framing *fr)
     }
 
     port = r->useragent_addr ? r->useragent_addr->port : 0;
-    if (ip && strchr(ip, ':') && strlen(ip) + 3 <= sizeof(peer)) {
+    if (r->useragent_addr && (r->useragent_addr->family == APR_INET
+#if APR_HAVE_IPV6
+                              || r->useragent_addr->family == APR_INET6
+#endif
+                              )) {
+        /* the address itself (mod_remoteip updates it with the text):
+           formatted by Forge only if asked for */
+        forge_req_set_peer_addr(
+            req, (const struct sockaddr *)&r->useragent_addr->sa);
+    }
+    else if (ip && strchr(ip, ':') && strlen(ip) + 3 <= sizeof(peer)) {
         size_t n = strlen(ip);
         peer[0] = '[';
         memcpy(peer + 1, ip, n);

@@ -129,19 +129,18 @@ ngx_http_forge_run(ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx)
 
 
 /*
- * Forge borrows the request's strings until forge_req_release, but a
- * handler on Forge's pool may still hold the request after that (the client
- * went away mid-request) while nginx frees r->pool and reuses the
- * connection's buffers. So the request head is copied once into Forge's
- * request arena, which lives exactly as long as Forge needs it.
+ * Forge copies the request line, headers and peer into its request arena as
+ * they are set (a handler on Forge's pool may outlive r->pool when the
+ * client goes away), so they are handed over straight from nginx's buffers.
+ * The method goes over as Forge's id when nginx parsed it into one of
+ * Forge's, the peer as the socket address (formatted only if asked for).
  */
 static ngx_int_t
 ngx_http_forge_translate(ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx)
 {
     int               rc;
-    size_t            size;
-    u_char           *p, *q, *qm, *name;
-    ngx_uint_t        i, v6;
+    u_char           *uri, *end, *qm;
+    ngx_uint_t        i;
     forge_req        *req;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -150,51 +149,44 @@ ngx_http_forge_translate(ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx)
     c = r->connection;
     req = ctx->freq;
 
-#if (NGX_HAVE_INET6)
-    v6 = (c->sockaddr->sa_family == AF_INET6);
-#else
-    v6 = 0;
-#endif
-
-    size = r->method_name.len + r->unparsed_uri.len + c->addr_text.len + 2;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        size += h[i].key.len + h[i].value.len;
+    switch (r->method) {
+    case NGX_HTTP_GET:
+        forge_req_set_method_id(req, FORGE_METHOD_GET);
+        break;
+    case NGX_HTTP_HEAD:
+        forge_req_set_method_id(req, FORGE_METHOD_HEAD);
+        break;
+    case NGX_HTTP_POST:
+        forge_req_set_method_id(req, FORGE_METHOD_POST);
+        break;
+    case NGX_HTTP_PUT:
+        forge_req_set_method_id(req, FORGE_METHOD_PUT);
+        break;
+    case NGX_HTTP_DELETE:
+        forge_req_set_method_id(req, FORGE_METHOD_DELETE);
+        break;
+    case NGX_HTTP_PATCH:
+        forge_req_set_method_id(req, FORGE_METHOD_PATCH);
+        break;
+    case NGX_HTTP_OPTIONS:
+        forge_req_set_method_id(req, FORGE_METHOD_OPTIONS);
+        break;
+    default:
+        forge_req_set_method(
+            req, (char *) r->method_name.data, r->method_name.len);
+        break;
     }
 
-    p = forge_req_alloc(req, size);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q = p;
-    p = ngx_cpymem(p, r->method_name.data, r->method_name.len);
-    forge_req_set_method(req, (char *) q, p - q);
-
-    q = p;
-    p = ngx_cpymem(p, r->unparsed_uri.data, r->unparsed_uri.len);
-    qm = ngx_strlchr(q, p, '?');
+    uri = r->unparsed_uri.data;
+    end = uri + r->unparsed_uri.len;
+    qm = ngx_strlchr(uri, end, '?');
 
     if (qm) {
         forge_req_set_target(
-            req, (char *) q, qm - q, (char *) qm + 1, p - qm - 1);
+            req, (char *) uri, qm - uri, (char *) qm + 1, end - qm - 1);
 
     } else {
-        forge_req_set_target(req, (char *) q, p - q, NULL, 0);
+        forge_req_set_target(req, (char *) uri, end - uri, NULL, 0);
     }
 
     part = &r->headers_in.headers.part;
@@ -216,13 +208,8 @@ ngx_http_forge_translate(ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx)
             continue;
         }
 
-        name = p;
-        p = ngx_cpymem(p, h[i].key.data, h[i].key.len);
-        q = p;
-        p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
-
-        rc = forge_req_add_header(
-            req, (char *) name, h[i].key.len, (char *) q, h[i].value.len);
+        rc = forge_req_add_header(req, (char *) h[i].key.data, h[i].key.len,
+            (char *) h[i].value.data, h[i].value.len);
 
         if (rc != 0) {
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
@@ -232,20 +219,18 @@ ngx_http_forge_translate(ngx_http_request_t *r, ngx_http_forge_ctx_t *ctx)
         }
     }
 
-    q = p;
-
-    if (v6) {
-        *p++ = '[';
+    switch (c->sockaddr->sa_family) {
+    case AF_INET:
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+#endif
+        forge_req_set_peer_addr(req, c->sockaddr);
+        break;
+    default:
+        forge_req_set_peer(req, (char *) c->addr_text.data, c->addr_text.len,
+            (int) ngx_inet_get_port(c->sockaddr));
+        break;
     }
-
-    p = ngx_cpymem(p, c->addr_text.data, c->addr_text.len);
-
-    if (v6) {
-        *p++ = ']';
-    }
-
-    forge_req_set_peer(
-        req, (char *) q, p - q, (int) ngx_inet_get_port(c->sockaddr));
 
 #if (NGX_HTTP_SSL)
     if (c->ssl) {

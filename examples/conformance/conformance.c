@@ -189,6 +189,16 @@ static int host(forge_req *req, void *udata)
     return send_json(req, 200, json_pack("{s:s}", "kind", forge_req_host_kind(req)));
 }
 
+/* The client as the host saw it: address text, a real port, the scheme. */
+static int peer(forge_req *req, void *udata)
+{
+    forge_str p = forge_req_peer(req), sch = forge_req_scheme(req);
+    int port = forge_req_peer_port(req);
+    return send_json(req, 200,
+                     json_pack("{s:s%,s:b,s:s%}", "peer", p.p ? p.p : "", p.n, "port_ok",
+                               port > 0 && port < 65536, "scheme", sch.p ? sch.p : "", sch.n));
+}
+
 FORGE_APP("conformance", "1.0.0")
 {
     static const forge_route_opts echo_opts = {.summary = "The body back",
@@ -210,6 +220,7 @@ FORGE_APP("conformance", "1.0.0")
         {"GET", "/c/fail", fail, NULL},
         {"GET", "/c/reqid", reqid, NULL},
         {"GET", "/c/host", host, NULL},
+        {"GET", "/c/peer", peer, NULL},
     };
     int rc;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
