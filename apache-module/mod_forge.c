@@ -43,7 +43,9 @@ const forge_host_ops forge_ap_ops = {
     .size = sizeof(forge_host_ops),
     .kind = "apache",
     .version = AP_SERVER_BASEREVISION,
-    /* request threads may block: blocking routes run in place */
+    /* request threads may block: blocking routes run in place. Not
+       FORGE_HOST_FIELDS_CHECKED: httpd refuses control bytes in header values
+       under HttpProtocolOptions Strict (the default) but not Unsafe. */
     .flags = FORGE_HOST_CAN_BLOCK,
     .send_head = forge_ap_send_head,
     .send_body = forge_ap_send_body,

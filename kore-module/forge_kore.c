@@ -37,7 +37,11 @@ static const forge_host_ops forge_kore_ops = {
 	.size = sizeof(forge_host_ops),
 	.kind = "kore",
 	.version = "4.1", /* replaced by kore_version at load */
-	.flags = 0, /* workers are event loops: never block them */
+	/*
+	 * Workers are event loops: never block them. Kore refuses any header
+	 * value byte outside printable ASCII itself (http_validate_header).
+	 */
+	.flags = FORGE_HOST_FIELDS_CHECKED,
 	.send_head = forge_kore_send_head,
 	.send_body = forge_kore_send_body,
 	.wake = forge_kore_wake,

@@ -122,6 +122,12 @@ static int h_too_large(forge_req *req, void *u)
     return forge_res_problem(req, 413, NULL, detail);
 }
 
+static int h_bad_field(forge_req *req, void *u)
+{
+    return forge_res_problem(req, 400, NULL,
+                             "A request header value contains a control character.");
+}
+
 static int h_bad_target(forge_req *req, void *u)
 {
     return forge_res_problem(req, 400, NULL,
@@ -193,6 +199,8 @@ static target choose(forge_req *req)
         return (target){h_no_memory, NULL, false};
     if (req->method == FORGE_METHOD_UNKNOWN)
         return (target){h_not_implemented, NULL, false};
+    if (req->bad_field)
+        return (target){h_bad_field, NULL, false};
     if (!pct_valid(req->raw_path) || !pct_valid(req->query))
         return (target){h_bad_target, NULL, false};
     switch (forge__req_route(req)) {

@@ -153,6 +153,7 @@ struct forge_req {
     size_t body_len_claimed; /* set_body's n, may exceed body.n (oversized marker) */
     bool body_owned;         /* body copied into the arena (host memory no longer needed) */
     bool oom;                /* a setter could not copy: dispatch answers 500 */
+    bool bad_field;          /* a header value holds a control byte: dispatch answers 400 */
 
     /* lazily computed */
     int path_state; /* 0 not yet, 1 ok, -1 undecodable */

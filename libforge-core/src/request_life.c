@@ -82,6 +82,7 @@ void forge__req_reset(forge_req *req)
     req->body_len_claimed = 0;
     req->body_owned = false;
     req->oom = false;
+    req->bad_field = false;
     req->path_state = 0;
     req->path = FORGE_STR_NULL;
     req->query_state = 0;
@@ -249,6 +250,52 @@ void forge_req_set_target(forge_req *req, const char *path, size_t path_len, con
     req->query_state = 0;
 }
 
+/*
+ * Does a field value hold a control byte: below 0x20 but HTAB, or DEL (RFC
+ * 9110 5.5)? Eight bytes at a time ("some byte < 0x20" and "some byte ==
+ * 0x7f" are exact as yes/no answers of the word test), the last word read
+ * overlapping the one before, a short value padded with 'a'; only a word
+ * that says yes (a control byte or a tab) is looked at byte by byte.
+ */
+static bool byte_is_ctl(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+static inline bool word_maybe_ctl(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t del = x ^ (ones * 0x7f);
+    return ((((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs) != 0;
+}
+
+static bool bytes_ctl(const char *p, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (byte_is_ctl((unsigned char)p[k]))
+            return true;
+    return false;
+}
+
+static bool has_ctl(const char *p, size_t n)
+{
+    uint64_t x;
+    if (n < 8) {
+        x = 0x6161616161616161ull;
+        memcpy(&x, p, n);
+        return word_maybe_ctl(x) && bytes_ctl(p, n);
+    }
+    for (size_t i = 0;; i += 8) {
+        if (i > n - 8)
+            i = n - 8; /* the last word, overlapping */
+        memcpy(&x, p + i, 8);
+        if (word_maybe_ctl(x) && bytes_ctl(p + i, 8))
+            return true;
+        if (i == n - 8)
+            return false;
+    }
+}
+
 int forge_req_add_header(forge_req *req, const char *name, size_t name_len, const char *value,
                          size_t value_len)
 {
@@ -277,8 +324,11 @@ int forge_req_add_header(forge_req *req, const char *name, size_t name_len, cons
         memcpy(c, name, name_len);
     c[name_len] = '\0';
     char *v = c + name_len + 1;
-    if (value_len)
+    if (value_len) {
         memcpy(v, value, value_len);
+        if (!(req->host->ops.flags & FORGE_HOST_FIELDS_CHECKED) && has_ctl(v, value_len))
+            req->bad_field = true; /* kept, so the app's logs can see it; dispatch answers 400 */
+    }
     v[value_len] = '\0';
     req->headers[req->nheaders++] = (forge_header){{c, name_len}, {v, value_len}};
     if (name_len == 14 && !req->hdr_content_length && strcasecmp(c, "content-length") == 0)

@@ -434,9 +434,18 @@ class TestHostTransport:
         res.complete = r["complete"]
         return res
 
+    @staticmethod
+    def _wire_text(v):
+        # The socket transports send header text as latin-1 bytes; JSON carries text, which the
+        # driver receives as UTF-8: hand it the text whose UTF-8 is those same bytes.
+        try:
+            return v.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return v
+
     def _msg(self, op, req, **kw):
         return dict(op=op, method=req["method"], target=req["target"],
-                    headers=[list(h) for h in req["headers"]], **kw), req["body"]
+                    headers=[[k, self._wire_text(v)] for k, v in req["headers"]], **kw), req["body"]
 
     def request(self, req):
         return self._send(*self._msg("request", req))

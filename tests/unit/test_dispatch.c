@@ -62,6 +62,34 @@ static void test_request_ids(void **state)
     }
 }
 
+/* Control bytes in a header value (not HTAB): 400 problem+json, wherever they sit. */
+static void test_header_control_bytes(void **state)
+{
+    static const struct {
+        const char *header;
+        int status;
+    } cases[] = {
+        {"X-T: a\x01b", 400},
+        {"X-T: abcdefgh\x7f", 400},             /* DEL, in the tail after a whole word */
+        {"X-T: abcdefg\x1fhijklmnop", 400},     /* inside the first word */
+        {"X-T: abcdefghijklmno\x0bp", 400},     /* inside the second word */
+        {"X-T: tab\there, tab\tthere", 200},    /* HTAB is allowed */
+        {"X-T: caf\xc3\xa9 \xff\xfe ~ !", 200}, /* obs-text and VCHAR */
+        {"X-T: ", 200},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        forge_test_response res;
+        forge_test_response_init(&res);
+        const char *h[] = {cases[i].header, NULL};
+        ht_req(*state, "GET", "/hello", h, NULL, &res);
+        if (res.status != cases[i].status)
+            fail_msg("case %zu: status %d, expected %d", i, res.status, cases[i].status);
+        if (cases[i].status == 400)
+            assert_string_equal(ht_header(&res, "content-type"), "application/problem+json");
+        forge_test_response_free(&res);
+    }
+}
+
 static void test_user_param(void **state)
 {
     forge_test_response res;
@@ -248,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello),
         cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_header_control_bytes),
         cmocka_unit_test(test_user_param),
         cmocka_unit_test(test_echo),
         cmocka_unit_test(test_error_route),

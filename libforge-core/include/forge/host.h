@@ -52,6 +52,8 @@
 
 /* Host flags. */
 #define FORGE_HOST_CAN_BLOCK 0x1u /* request threads may block: blocking routes run in place */
+/* The server refuses control bytes in header values itself (Apache, Kore): Forge need not look. */
+#define FORGE_HOST_FIELDS_CHECKED 0x2u
 
 /* send_body flags. */
 #define FORGE_SEND_FLUSH 0x1u
@@ -135,7 +137,9 @@ FORGE_API forge_req *forge_req_new(forge_host *host, void *hreq);
  * host's memory runs. A host that stopped reading an oversized body passes a
  * length above forge_req_body_limit (data may be NULL): dispatch answers 413.
  * Dispatch also answers 413 when a Content-Length header exceeds the limit,
- * so a host may check the limit before reading the body at all.
+ * so a host may check the limit before reading the body at all, and 400
+ * (problem+json) when a header value holds a control byte other than HTAB
+ * (RFC 9110 5.5), which some servers (nginx) pass on.
  */
 FORGE_API void forge_req_set_method(forge_req *req, const char *p, size_t n);
 /* A method the host has already parsed into one of Forge's (no text to scan). */
