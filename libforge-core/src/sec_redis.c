@@ -18,7 +18,9 @@
  */
 #include "sec_impl.h"
 
+#ifdef FORGE_HAVE_HIREDIS
 #include <hiredis/hiredis.h>
+#endif
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +40,14 @@ static const char script[] =
     "if c == 1 then redis.call('PEXPIRE', k, w + 1000) end\n"
     "return {c, w - (now % w)}\n";
 
+#ifdef FORGE_HAVE_HIREDIS
 static int64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+#endif
 
 /* redis://[:password@]host[:port][/db] */
 static int parse_url(forge__redis *r, const char *url, const char *key, forge_error *err)
@@ -97,15 +101,26 @@ int forge__redis_init(forge__redis *r, const char *url, const char *key, forge_e
         return forge_error_set(err, FORGE_ENOMEM, "out of memory");
     if (!r->timeout_ms)
         r->timeout_ms = 100;
-    return parse_url(r, url, key, err);
+    int rc = parse_url(r, url, key, err);
+#ifndef FORGE_HAVE_HIREDIS
+    if (rc == FORGE_OK)
+        rc = forge_error_setk(err, FORGE_ECONFIG, key,
+                              "%s: this Forge was built without hiredis, so rate limits cannot "
+                              "count in Redis (install libhiredis-dev and rebuild, or leave out "
+                              "security.redis to count per machine)",
+                              key);
+#endif
+    return rc;
 }
 
 void forge__redis_free(forge__redis *r)
 {
     if (!r->ready)
         return;
+#ifdef FORGE_HAVE_HIREDIS
     for (size_t i = 0; i < r->nidle; i++)
         redisFree(r->idle[i]);
+#endif
     free(r->idle);
     free(r->host);
     if (r->password)
@@ -115,6 +130,7 @@ void forge__redis_free(forge__redis *r)
     pthread_mutex_destroy(&r->mu);
 }
 
+#ifdef FORGE_HAVE_HIREDIS
 static void warn(forge__redis *r, const char *what, const char *detail)
 {
     int64_t now = mono_ms(), last = atomic_load(&r->last_warn_ms);
@@ -237,3 +253,10 @@ int forge__rl_redis_hit(forge__ratelimit *rl, const char *key, size_t klen, forg
     out->reset_ms = left > 0 ? (uint64_t)left : 0;
     return FORGE_OK;
 }
+#else
+int forge__rl_redis_hit(forge__ratelimit *rl, const char *key, size_t klen, forge__rl_result *out)
+{
+    (void)rl, (void)key, (void)klen, (void)out;
+    return FORGE_EIO; /* unreachable: forge__redis_init refused the configuration */
+}
+#endif

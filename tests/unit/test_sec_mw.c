@@ -401,6 +401,21 @@ static void test_config_errors(void **state)
     expect_config_error("security: {cors: {origins: [\"*\"], credentials: true}}", "security.cors");
     expect_config_error("security: {api_keys: {keys: [{id: a, hash: \"plain-key\"}]}}",
                         "security.api_keys.keys[0].hash");
+    expect_config_error("security: {redis: {url: \"http://127.0.0.1:6379\"}}",
+                        "security.redis.url");
+#ifndef FORGE_HAVE_HIREDIS
+    /* built without hiredis: a Redis store is refused at load, saying why */
+    expect_config_error("security: {redis: {url: \"redis://127.0.0.1:6379/0\"}}",
+                        "built without hiredis");
+#else
+    /* with hiredis a valid URL loads (connections are made on first use) */
+    forge_error err;
+    forge_error_clear(&err);
+    forge_test_host *h = forge_test_host_new(
+        &forge_app_entry, "security: {redis: {url: \"redis://127.0.0.1:6379/0\"}}", &err);
+    assert_non_null(h);
+    forge_test_host_free(h);
+#endif
 }
 
 int main(void)
