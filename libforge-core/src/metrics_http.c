@@ -107,7 +107,7 @@ int forge__metrics_http_mapped(forge_app *app, forge_error *err)
     return FORGE_OK;
 }
 
-static rcache *route_cache(struct forge__metrics_http *h, const char *pattern)
+static inline rcache *route_cache(struct forge__metrics_http *h, const char *pattern)
 {
     if (!h->cache)
         return NULL;
@@ -150,16 +150,23 @@ static const char *const *labels_of(req_labels *l)
     return l->v;
 }
 
-/* A cached cell (slot holds cell + 1), looked up and stored on first use. */
-static forge_series cached(forge_metric *mt, _Atomic uint32_t *slot, req_labels *l)
+/* The first request of a (route, method): look the series up and remember its cell. */
+static __attribute__((noinline)) forge_series lookup(forge_metric *mt, _Atomic uint32_t *slot,
+                                                     req_labels *l)
 {
-    uint32_t c = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
-    if (c)
-        return (forge_series){mt, c - 1, true};
     forge_series s = forge_metric_labels(mt, labels_of(l));
     if (s.ok && slot)
         atomic_store_explicit(slot, s.cell + 1, memory_order_relaxed);
     return s;
+}
+
+/* A cached cell (slot holds cell + 1), looked up and stored on first use. */
+static inline forge_series cached(forge_metric *mt, _Atomic uint32_t *slot, req_labels *l)
+{
+    uint32_t c = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
+    if (c)
+        return (forge_series){mt, c - 1, true};
+    return lookup(mt, slot, l);
 }
 
 static forge_series status_series(struct forge__metrics_http *h, rcache *rc, unsigned m, int status,
