@@ -33,6 +33,9 @@ typedef struct core_cfg {
     struct {
         const char *key_file, *key_env; /* read by config_secret.c for ${enc:...} */
     } secrets;
+    struct {
+        int unknown_keys; /* read by host.c after the app's init */
+    } config;
 } core_cfg;
 
 static int range(int64_t v, int64_t lo, int64_t hi, forge_error *err)
@@ -69,6 +72,7 @@ static int queue_ok(const void *v, const forge_config_field *f, forge_error *err
 static const char *const levels[] = {"trace", "debug", "info", "warn",
                                      "error", "fatal", "off",  NULL};
 static const char *const formats[] = {"text", "json", NULL};
+static const char *const unknown_modes[] = {"error", "warn", NULL};
 
 static const forge_config_field mw_fields[] = {
     {FORGE_CFG_BOOL(mw_toggles, request_id, "request_id"), .def = "true",
@@ -97,6 +101,8 @@ static const forge_config_field core_fields[] = {
     {FORGE_CFG_DURATION(core_cfg, services.stop_timeout, "services.stop_timeout"), .def = "10s"},
     {FORGE_CFG_STRING(core_cfg, secrets.key_file, "secrets.key_file")},
     {FORGE_CFG_STRING(core_cfg, secrets.key_env, "secrets.key_env")},
+    {FORGE_CFG_ENUM(core_cfg, config.unknown_keys, "config.unknown_keys", unknown_modes),
+     .def = "error", .help = "a key no area or app declared: refuse to load (error) or log (warn)"},
 };
 
 /* Field keys are dotted here: walk them as one section at the top. */

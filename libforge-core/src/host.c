@@ -118,16 +118,27 @@ static int load_config(forge_app *app, const char *path, const char *text, forge
 }
 
 /*
- * Keys no area declared are most often typos. Until every area binds its
- * section through a schema, they are reported as a warning naming each key
- * (with a suggestion), not refused.
+ * Keys no area and not the app declared are most often typos, and a typo
+ * silently ignored is a setting that does not apply: like an unknown nginx
+ * directive or Apache command, they stop the load (`nginx -t` and
+ * `apache2 -t` name them). `config.unknown_keys: warn` only logs them.
  */
-static void warn_unknown_keys(forge_app *app)
+static int check_unknown_keys(forge_app *app, forge_error *err)
 {
     forge_error uerr;
     forge_error_clear(&uerr);
-    if (forge_config_check_unknown(app->config, &uerr) < 0)
+    if (forge_config_check_unknown(app->config, &uerr) == FORGE_OK)
+        return FORGE_OK;
+    const char *mode = forge_config_string(app->config, "config.unknown_keys", "error");
+    if (mode && strcmp(mode, "warn") == 0) {
         forge_logf(app->log, FORGE_LOG_WARN, NULL, "config: %s", uerr.message);
+        return FORGE_OK;
+    }
+    return forge_error_setk(err, FORGE_ECONFIG, uerr.key,
+                            "config: %s (a key the app reads must be declared: "
+                            "forge_config_bind or forge_config_declare; "
+                            "config.unknown_keys: warn only logs them)",
+                            uerr.message);
 }
 
 forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entry, void *dl,
@@ -162,7 +173,7 @@ forge_app *forge__host_load(forge_host *host, const struct forge_app_entry *entr
     if (rc == FORGE_OK)
         rc = forge__routes_finalize(app, err);
     if (rc == FORGE_OK)
-        warn_unknown_keys(app);
+        rc = check_unknown_keys(app, err);
     if (rc < 0) {
         if (err && !err->code)
             err->code = rc;

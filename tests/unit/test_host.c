@@ -191,6 +191,23 @@ static void test_config_errors(void **state)
     assert_null(forge_test_host_new(&empty_entry, "log:\n  level: loud\n", &err));
     assert_int_equal(err.code, FORGE_ECONFIG);
     assert_string_equal(err.key, "log.level");
+
+    /* A key nobody declared (a typo) stops the load, named with a suggestion. */
+    forge_error_clear(&err);
+    assert_null(forge_test_host_new(&empty_entry, "http:\n  max_body_sise: 2m\n", &err));
+    assert_int_equal(err.code, FORGE_ECONFIG);
+    assert_string_equal(err.key, "http.max_body_sise");
+    assert_non_null(strstr(err.message, "did you mean http.max_body_size?"));
+    assert_non_null(strstr(err.message, "config.unknown_keys: warn"));
+    /* ... unless the config asks for a warning only. */
+    forge_error_clear(&err);
+    forge_test_host *th = forge_test_host_new(
+        &empty_entry, "config:\n  unknown_keys: warn\nhttp:\n  max_body_sise: 2m\n", &err);
+    assert_non_null(th);
+    forge_test_host_free(th);
+    forge_error_clear(&err);
+    assert_null(forge_test_host_new(&empty_entry, "config:\n  unknown_keys: maybe\n", &err));
+    assert_string_equal(err.key, "config.unknown_keys");
 }
 
 /* ---- groups and metadata ---- */
