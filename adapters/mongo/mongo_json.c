@@ -224,6 +224,13 @@ static json_t *members_to_json(bson_iter_t *it, bool array, int depth, forge_db_
             return NULL;
         }
     }
+    /* The iteration also stops at corrupt bytes (err_off set): never hand back half a document. */
+    if (it->err_off) {
+        forge_db_derr_set(e, FORGE_EIO, "malformed BSON from the server (at byte %u)",
+                          (unsigned)it->err_off);
+        json_decref(out);
+        return NULL;
+    }
     return out;
 }
 
