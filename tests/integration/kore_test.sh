@@ -2,7 +2,8 @@
 # The Kore binding against real Kore 4.1: build/lib/hello.so (every hello
 # route, bodies, concurrency, streams, aborts, malformed requests) and the
 # probe app (request translation) served by forge_kore.so on 127.0.0.1,
-# ports 18120-18139, everything in a temporary directory.
+# a kodev project carrying a native page and a Forge app in one .so, ports
+# 18120-18139, everything in a temporary directory.
 #
 #   bash tests/integration/kore_test.sh [BUILD]
 set -uo pipefail
@@ -466,6 +467,51 @@ if [ -x "$BUILD/bin/forge" ] && free_port; then
   check "forge run removes its temp dir" "0" "$(ls "$TMP/run" | grep -c forge-run)"
   if port_busy "$FP"; then bad "forge run: port closed after stop"; else ok "forge run: port closed after stop"; fi
   check_has "forge run: bad --listen refused" "loopback" "$("$BUILD/bin/forge" run --host kore --app "$LIB/hello.so" --listen 0.0.0.0:$FP 2>&1)"
+fi
+
+# ---- a kodev project: its native page and a Forge app in one .so ----
+# As docs/hosts/kore.md says: the Forge app is another source file of the
+# project, build.conf points at Forge's headers and library, the project's
+# config loads forge_kore.so after the app, conf/forge.conf names ../myapp.so.
+if command -v kodev >/dev/null 2>&1; then
+  KD=$TMP/kodev
+  P=$KD/myapp
+  mkdir -p "$KD"
+  if (cd "$KD" && kodev create myapp >"$KD/create.log" 2>&1) && [ -d "$P/src" ]; then
+    cat >"$P/src/api.c" <<'EOF'
+#include <forge/forge.h>
+
+static int hello(forge_req *req, void *udata)
+{
+    return forge_res_text(req, 200, "hello from forge\n");
+}
+
+FORGE_APP("myapp", "0.1.0")
+{
+    return forge_app_route(app, "GET", "/api/hello", hello, NULL, NULL, err);
+}
+EOF
+    printf 'cflags=-I%s\nldflags=-L%s -lforge-core -Wl,-rpath,%s\n' \
+      "$ROOT/libforge-core/include" "$LIB" "$LIB" >>"$P/conf/build.conf"
+    free_port || bad "kodev: a free port"
+    printf 'server notls {\n\tbind 127.0.0.1 %s\n\ttls no\n}\nload ./myapp.so\nload %s/forge_kore.so\nworkers 1\npidfile %s/kore.pid\ndomain * {\n\tattach notls\n\troute / page\n\troute ^/api/ forge_kore_page\n}\n' \
+      "$PORT" "$LIB" "$P" >"$P/conf/myapp.conf"
+    printf 'app ../myapp.so\n' >"$P/conf/forge.conf"
+    if (cd "$P" && kodev build >"$P/build.log" 2>&1) && [ -f "$P/myapp.so" ]; then
+      ok "kodev build: the project's page and the Forge app in one myapp.so"
+      (cd "$P" && exec kore -f -n -r -c conf/myapp.conf >"$P/kore.log" 2>&1) &
+      INSTANCES+=("$P")
+      for _ in $(seq 1 100); do port_busy "$PORT" && [ -s "$P/kore.pid" ] && break; sleep 0.1; done
+      check "kodev: the native page" "200" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")"
+      check "kodev: the Forge route" "hello from forge" "$(curl -s "http://127.0.0.1:$PORT/api/hello")"
+      check "kodev: Forge's 404 under its prefix" "404 application/problem+json" \
+        "$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "http://127.0.0.1:$PORT/api/nope")"
+    else
+      bad "kodev build" "$(tail -n 5 "$P/build.log")"
+    fi
+  else
+    bad "kodev create" "$(tail -n 5 "$KD/create.log")"
+  fi
 fi
 
 # ---- logs and a clean stop ----
