@@ -81,30 +81,9 @@ for _ in $(seq 300); do curl -s -m 2 -o /dev/null "http://127.0.0.1:$PORT/native
 [ "$(curl -s -m 5 "http://127.0.0.1:$PORT/hello")" = hello ] ||
     { echo "apache_callgrind: /hello does not answer"; tail "$DIR/error.log" "$DIR/vg.log"; exit 1; }
 
-# session N PATH: instructions of one keep-alive connection with N requests
-session() {
-    local f ir
-    "${AS[@]}" callgrind_control -z "$VG" >/dev/null 2>&1
-    if [ "$1" -eq 0 ]; then
-        python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); s.close()' "$PORT"
-    else
-        ab -q -k -n "$1" -c 1 "http://127.0.0.1:$PORT$2" >"$DIR/ab.out" 2>&1
-        grep -q "^Failed requests: *0" "$DIR/ab.out" || { echo "apache_callgrind: ab failed"; cat "$DIR/ab.out" >&2; exit 1; }
-    fi
-    sleep 0.5
-    "${AS[@]}" callgrind_control -d "$VG" >/dev/null 2>&1
-    sleep 1
-    f=$(ls -t "$DIR"/cg/cg.*.* | head -n 1)
-    ir=$(sed -n 's/^summary: *//p;s/^totals: *//p' "$f" | head -n 1)
-    if [ -n "${KEEP:-}" ] && [ "$1" -ne 0 ]; then cp "$f" "${KEEP}${2//\//_}"; fi
-    rm -f "$DIR"/cg/cg.*.*
-    echo "$ir"
-}
-for path in /native /hello; do
-    ab -q -k -n 200 -c 1 "http://127.0.0.1:$PORT$path" >/dev/null 2>&1
-done
-base=$(session 0 /)
-for path in /native /hello; do
-    ir=$(session "$N" "$path")
-    printf '%-8s %8d instructions/request\n' "$path" $(((ir - base) / N))
-done
+CG_NAME=apache_callgrind
+CG_CTL=("${AS[@]}" callgrind_control)
+CG_PID=$VG
+CG_DUMPS="$DIR/cg/cg.*.*"
+. "$ROOT/bench/callgrind_session.sh"
+cg_report /native /hello

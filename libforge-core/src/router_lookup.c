@@ -267,12 +267,12 @@ static const rnode *static_hit(const forge_router *r, const char *path, size_t l
 {
     if (len < 64 ? !(r->lens >> len & 1) : !r->long_lens)
         return NULL;
-    uint32_t h = 2166136261u;
+    uint32_t h = FORGE__RSTATIC_SEED;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)path[i];
         if (c == '%')
             return NULL;
-        h = (h ^ c) * 16777619u;
+        h = forge__rstatic_step(h, c);
     }
     for (uint32_t i = h & (r->stab_cap - 1); r->stab[i].node; i = (i + 1) & (r->stab_cap - 1)) {
         const rstatic *e = &r->stab[i];

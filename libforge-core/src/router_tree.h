@@ -76,12 +76,18 @@ struct forge_router {
     bool long_lens;
 };
 
-/* FNV-1a of a static text; the lookup computes the same over a path's bytes. */
+/* FNV-1a of a static text; the lookup takes the same steps over a path's bytes. */
+#define FORGE__RSTATIC_SEED 2166136261u
+static inline uint32_t forge__rstatic_step(uint32_t h, unsigned char c)
+{
+    return (h ^ c) * 16777619u;
+}
+
 static inline uint32_t forge__rstatic_hash(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
+    uint32_t h = FORGE__RSTATIC_SEED;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
+        h = forge__rstatic_step(h, (unsigned char)s[i]);
     return h;
 }
 
